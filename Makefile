@@ -1,0 +1,70 @@
+# kimi-student — every target works on a fresh machine: `make test` and `make serve` install what they need.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KS := $(VENV)/bin/kimi-student
+STAMP := $(VENV)/.installed
+
+DATA ?= data
+SEED ?= 42
+TOTAL ?= 300
+TOKENIZER ?= artifacts/tokenizer
+PROFILE ?= toy
+
+.PHONY: install test lint contextual-gen contextual-extract contextual-verify contextual-pipeline \
+        tokenizer gen-scale-1k gen-scale-10k verify-scale-1k verify-scale-10k bench-data clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) lint
+	$(VENV)/bin/pytest -q tests
+
+# ---- contextual tool-use dataset: gen -> tokenizer -> extract -> verify -----------------------------
+contextual-gen: $(STAMP)
+	$(KS) data gen --out $(DATA)/contextual.jsonl --total $(TOTAL) --seed $(SEED)
+
+tokenizer: $(STAMP)
+	$(KS) tokenizer train --in $(DATA)/contextual.jsonl --out $(TOKENIZER) --profile $(PROFILE)
+
+contextual-extract: $(STAMP)
+	$(KS) data extract --in $(DATA)/contextual.jsonl --out $(DATA)/contextual_extracted.jsonl --tokenizer $(TOKENIZER)
+
+contextual-verify: $(STAMP)
+	$(KS) data verify --in $(DATA)/contextual_extracted.jsonl --report $(DATA)/contextual_report.json
+
+contextual-pipeline: contextual-gen tokenizer contextual-extract contextual-verify
+
+gen-scale-1k: $(STAMP)
+	$(KS) data gen --out $(DATA)/scale_1k.jsonl --total 1000 --seed $(SEED)
+	test -f $(TOKENIZER)/tokenizer.json || $(KS) tokenizer train --in $(DATA)/scale_1k.jsonl --out $(TOKENIZER) --profile $(PROFILE)
+	$(KS) data extract --in $(DATA)/scale_1k.jsonl --out $(DATA)/scale_1k_extracted.jsonl --tokenizer $(TOKENIZER)
+
+verify-scale-1k: $(STAMP)
+	$(KS) data verify --in $(DATA)/scale_1k_extracted.jsonl --report $(DATA)/scale_1k_report.json
+
+# 10k in 10 real shards of one global sample space, then merged and checked against each other.
+gen-scale-10k: $(STAMP)
+	for i in 0 1 2 3 4 5 6 7 8 9; do \
+	  $(KS) data gen --out $(DATA)/scale_10k.shard$$i.jsonl --total 10000 --seed $(SEED) --num-shards 10 --shard-index $$i || exit 1; \
+	done
+	$(KS) data merge --out $(DATA)/scale_10k.jsonl $(DATA)/scale_10k.shard*.jsonl
+	test -f $(TOKENIZER)/tokenizer.json || $(KS) tokenizer train --in $(DATA)/scale_10k.jsonl --out $(TOKENIZER) --profile $(PROFILE)
+	$(KS) data extract --in $(DATA)/scale_10k.jsonl --out $(DATA)/scale_10k_extracted.jsonl --tokenizer $(TOKENIZER)
+
+verify-scale-10k: $(STAMP)
+	$(KS) data verify --in $(DATA)/scale_10k_extracted.jsonl --report $(DATA)/scale_10k_report.json
+
+bench-data: $(STAMP)
+	$(PY) bench/bench_data.py --total 10000
+
+clean:
+	rm -rf $(DATA) artifacts .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from kimi_student.cli import main
+
+sys.exit(main())
