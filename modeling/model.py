@@ -1,0 +1,287 @@
+"""The one decoder shared by Worker, Drafter, Judge and the toy teacher.
+
+Design choices:
+- Llama architecture: pre-norm RMSNorm, SwiGLU MLP of `intermediate_size` (no implied 4x), grouped-query
+  attention (`n_kv_heads` divides `n_heads`), no biases, untied LM head unless the config ties it.
+- Module names are Hugging Face Llama's (`model.layers.N.self_attn.q_proj`, ...), so the state dict is
+  a `LlamaForCausalLM` checkpoint with no renaming, and `AutoModelForCausalLM` loads our artifacts.
+- RoPE by absolute position, rotate-half layout, from a table computed once for `max_seq_len`
+  positions and indexed by `input_pos`; the angle of a token never depends on the sequence length,
+  so prefill, decode and training agree. Optional linear or Llama-3 frequency scaling.
+- Causal mask by absolute position plus an optional padding mask (`attention_mask` [B, S], 1 = real),
+  so left- or right-padded batches give each row the logits it would get alone.
+- KV cache `[B, Hkv, S, Dh]` per layer, written at `input_pos`. Nothing is ever rolled back: a rejected
+  speculative token is overwritten by the next write, and the causal mask hides every slot beyond the
+  current position.
+- Judge heads (optional): a score (1) and CAWS clause logits (5) read from the last real token's final
+  hidden state, stored as `judge_heads.*` keys beside the LM weights (transformers ignores them).
+- Export-friendly: plain tensor ops, SDPA with an explicit boolean mask, no data-dependent Python
+  control flow in forward (only `is None` checks on arguments and modules).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from modeling.config import N_CLAUSES, LinearRopeScaling, Llama3RopeScaling, ModelConfig, load_role_config
+
+
+def _linear_scaling(inv_freq: Tensor, s: LinearRopeScaling) -> Tensor:
+    return inv_freq / s.factor
+
+
+def _llama3_scaling(inv_freq: Tensor, s: Llama3RopeScaling) -> Tensor:
+    # Same arithmetic as transformers' `_compute_llama3_parameters`, so HF logits match ours.
+    low_wavelen = s.original_max_position_embeddings / s.low_freq_factor
+    high_wavelen = s.original_max_position_embeddings / s.high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / s.factor, inv_freq)
+    smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor) / (
+        s.high_freq_factor - s.low_freq_factor
+    )
+    smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled
+    is_medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+    return torch.where(is_medium, smoothed, scaled)
+
+
+ROPE_SCALINGS = {"linear": _linear_scaling, "llama3": _llama3_scaling}
+
+
+def rope_tables(config: ModelConfig) -> tuple[Tensor, Tensor]:
+    """cos and sin, each [max_seq_len, d_head] (fp32), for every absolute position."""
+    dim = config.d_head
+    inv_freq = 1.0 / (config.rope_theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    if config.rope_scaling is not None:
+        inv_freq = ROPE_SCALINGS[config.rope_scaling.type](inv_freq, config.rope_scaling)
+    pos = torch.arange(config.max_seq_len, dtype=torch.float32)
+    freqs = torch.outer(pos, inv_freq)  # [S, Dh/2]
+    emb = torch.cat((freqs, freqs), dim=-1)  # rotate-half layout: both halves share the angles
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """x [B, H, T, Dh]; cos, sin [T, Dh]."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class KVCache(nn.Module):
+    def __init__(
+        self, max_batch_size: int, max_seq_len: int, n_kv_heads: int, d_head: int, dtype: torch.dtype
+    ):
+        super().__init__()
+        shape = (max_batch_size, n_kv_heads, max_seq_len, d_head)
+        self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype), persistent=False)
+        self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype), persistent=False)
+
+    def update(self, input_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write k, v [B, Hkv, T, Dh] at absolute positions input_pos [T]; return the whole cache rows."""
+        b = k.shape[0]
+        self.k_cache[:b, :, input_pos] = k
+        self.v_cache[:b, :, input_pos] = v
+        return self.k_cache[:b], self.v_cache[:b]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Normalise in fp32 whatever the activation dtype (as HF Llama does), scale in the input dtype.
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.d_head = config.n_heads, config.n_kv_heads, config.d_head
+        self.q_proj = nn.Linear(config.d_model, config.n_heads * config.d_head, bias=False)
+        self.k_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
+        self.v_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
+        self.o_proj = nn.Linear(config.n_heads * config.d_head, config.d_model, bias=False)
+        self.kv_cache: KVCache | None = None
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
+        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
+        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.kv_cache is not None:
+            k, v = self.kv_cache.update(input_pos, k, v)  # [B, Hkv, S, Dh], S = cache length
+        if self.n_heads != self.n_kv_heads:
+            # KV head j serves query heads j*rep .. (j+1)*rep - 1, as HF's repeat_kv.
+            rep = self.n_heads // self.n_kv_heads
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, H, T, Dh]
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.d_model, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.d_model, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.self_attn = Attention(config)
+        self.post_attention_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.mlp = FeedForward(config)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Decoder(nn.Module):
+    """The `model.` prefix of HF Llama: embeddings, blocks, final norm."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+
+
+class JudgeHeads(nn.Module):
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.score = nn.Linear(d_model, 1)  # preference score (a logit; higher = better plea)
+        self.clause = nn.Linear(d_model, N_CLAUSES)  # one logit per CAWS clause (multi-label)
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.model = Decoder(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.tie_weights()
+        self.judge_heads = JudgeHeads(config.d_model) if config.judge_heads else None
+        cos, sin = rope_tables(config)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.cache_batch_size, self.cache_seq_len = 0, 0
+        self.apply(self._init_weights)
+
+    @classmethod
+    def from_name(cls, name_or_path: str | Path) -> Transformer:
+        """Build (randomly initialised) from a role config name ('worker_toy') or YAML path."""
+        return cls(load_role_config(name_or_path).model)
+
+    @classmethod
+    def empty(cls, config: ModelConfig, device: str | torch.device = "cpu") -> Transformer:
+        """Uninitialised weights on `device`, for loading a checkpoint without paying for a random init."""
+        with torch.device("meta"):
+            model = cls(config)
+        model = model.to_empty(device=device)
+        model.tie_weights()  # to_empty gives each module its own tensor
+        cos, sin = rope_tables(config)
+        model.rope_cos, model.rope_sin = cos.to(device), sin.to(device)
+        return model
+
+    def tie_weights(self) -> None:
+        if self.config.tie_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # N(0, 0.02) as HF's `initializer_range`; norms start at 1 (their constructor), biases at 0.
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def setup_caches(self, max_batch_size: int, max_seq_len: int, dtype: torch.dtype | None = None) -> None:
+        """Allocate per-layer KV caches; a no-op when the current ones are already big enough."""
+        if max_seq_len > self.config.max_seq_len:
+            raise ValueError(f"max_seq_len {max_seq_len} exceeds the model's {self.config.max_seq_len}")
+        if self.cache_batch_size >= max_batch_size and self.cache_seq_len >= max_seq_len:
+            return
+        weight = self.model.embed_tokens.weight
+        for layer in self.model.layers:
+            cache = KVCache(
+                max_batch_size, max_seq_len, self.config.n_kv_heads, self.config.d_head, dtype or weight.dtype
+            )
+            layer.self_attn.kv_cache = cache.to(weight.device)
+        self.cache_batch_size, self.cache_seq_len = max_batch_size, max_seq_len
+
+    def clear_caches(self) -> None:
+        """Drop the KV caches; forward then attends within `idx` only (training, scoring)."""
+        for layer in self.model.layers:
+            layer.self_attn.kv_cache = None
+        self.cache_batch_size, self.cache_seq_len = 0, 0
+
+    def build_mask(self, input_pos: Tensor, padding: Tensor | None) -> Tensor:
+        """Boolean [B|1, 1, T, S]: query t may see key s (True).
+
+        Keys are the cache slots 0..S-1 when caches are set up, else the T tokens of `idx`.
+        `padding` [B, L] marks real keys with 1 (L <= S; keys beyond L count as real). Each query
+        always sees itself, so a pad row never has an empty softmax (its output is unused).
+        """
+        key_pos = (
+            torch.arange(self.cache_seq_len, device=input_pos.device) if self.cache_seq_len else input_pos
+        )
+        causal = key_pos[None, :] <= input_pos[:, None]  # [T, S]
+        if padding is None:
+            return causal[None, None]
+        if padding.shape[1] > key_pos.shape[0]:
+            raise ValueError(f"attention_mask covers {padding.shape[1]} keys, only {key_pos.shape[0]} exist")
+        real = F.pad(padding.to(torch.bool), (0, key_pos.shape[0] - padding.shape[1]), value=True)
+        own = key_pos[None, :] == input_pos[:, None]
+        return causal[None, None] & (real[:, None, None, :] | own[None, None])
+
+    def hidden_states(
+        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None
+    ) -> Tensor:
+        """idx [B, T] token ids at absolute positions input_pos [T] (default 0..T-1) -> [B, T, D] after
+        the final norm. With caches set up, K/V are written at input_pos and read from the cache."""
+        if input_pos is None:
+            input_pos = torch.arange(idx.shape[1], device=idx.device)
+        mask = self.build_mask(input_pos, attention_mask)
+        cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]  # [T, Dh]
+        x = self.model.embed_tokens(idx)
+        for layer in self.model.layers:
+            x = layer(x, cos, sin, mask, input_pos)
+        return self.model.norm(x)
+
+    def forward(
+        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None
+    ) -> Tensor:
+        """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments."""
+        return self.lm_head(self.hidden_states(idx, input_pos, attention_mask))
+
+    def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""
+        if self.judge_heads is None:
+            raise RuntimeError("this model has no judge heads (config.model.judge_heads is false)")
+        h = self.hidden_states(idx, attention_mask=attention_mask)  # [B, T, D]
+        pooled = h[torch.arange(h.shape[0], device=h.device), last_real_index(idx, attention_mask)]
+        return self.judge_heads.score(pooled).squeeze(-1), self.judge_heads.clause(pooled)
+
+
+def last_real_index(idx: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """[B] index of each row's last real token, for left or right padding (T-1 without a mask)."""
+    b, t = idx.shape
+    if attention_mask is None:
+        return torch.full((b,), t - 1, dtype=torch.long, device=idx.device)
+    positions = torch.arange(1, t + 1, device=idx.device)
+    return (attention_mask.to(torch.long) * positions).argmax(dim=-1)
