@@ -1,0 +1,80 @@
+"""The JSON Schemas in `arbiter/schemas/`, compiled once, applied to every input and output.
+
+`validate(name, instance)` returns diagnostics (empty = valid) with JSONPath-style field paths
+(`$.acceptance[0].id`) and rule ids `<name>.schema.<keyword>`, e.g. `working_spec.schema.required`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from arbiter.result import Diagnostic
+
+SCHEMA_NAMES = (
+    "working_spec", "caws_verdict", "waiver", "evidence_manifest", "caws_clauses",
+    "gate_results", "policy", "claimify_response", "provenance_entry",
+)
+
+_formats = FormatChecker(formats=())
+
+
+@_formats.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("date-time needs a timezone")
+    return True
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The committed schema document `arbiter/schemas/<name>.schema.json`."""
+    if name not in SCHEMA_NAMES:
+        raise KeyError(f"unknown schema {name!r}")
+    text = resources.files("arbiter.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=_formats)
+
+
+def format_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _to_diagnostic(name: str, error: ValidationError) -> Diagnostic:
+    path = list(error.absolute_path)
+    message = error.message
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:  # point at the unknown key itself, the smallest fix is to delete it
+            path.append(extra[0])
+            message = f"unknown key {extra[0]!r} is not allowed"
+    elif error.validator == "required":
+        missing = message.split("'")[1] if "'" in message else ""
+        if missing:
+            path.append(missing)
+            message = f"required field {missing!r} is missing"
+    return Diagnostic(f"{name}.schema.{error.validator}", format_path(path), message)
+
+
+def validate(name: str, instance: Any) -> tuple[Diagnostic, ...]:
+    """Every schema error, ordered by field path so the output is stable."""
+    errors = (_to_diagnostic(name, e) for e in _validator(name).iter_errors(instance))
+    return tuple(sorted(errors, key=lambda d: (d.path, d.rule, d.message)))
