@@ -110,3 +110,25 @@ def format_report(report: dict[str, Any]) -> str:
         mark = "*" if row["beyond_max_seq_len"] else " "
         lines.append(f"    {row['context']:>7}{mark}  {kv_mem:>11}  {fp16:>13}  {int8:>13}")
     return "\n".join(lines)
+
+
+MARKDOWN_HEADER = (
+    "| config | role | d / layers / heads (kv) | parameters | KV/token fp16 | fp16 @8k | int8 @8k "
+    "| fp16 @16k | int8 @16k |\n|---|---|---|--:|--:|--:|--:|--:|--:|"
+)
+
+
+def markdown_row(report: dict[str, Any]) -> str:
+    """One row of the docs/models.md table (memory at 8k and 16k context, batch 1, fp16 KV)."""
+    a, rows = report["architecture"], {r["context"]: r for r in report["memory"]}
+    cells = [
+        report["name"],
+        report["role"],
+        f"{a['d_model']} / {a['n_layers']} / {a['n_heads']} ({a['n_kv_heads']})",
+        f"{report['parameters']['total']:,}",
+        f"{report['kv_bytes_per_token']['fp16']:,} B",
+    ]
+    for ctx in (8192, 16384):
+        mark = "*" if rows[ctx]["beyond_max_seq_len"] else ""
+        cells += [_bytes(rows[ctx][f"{fmt}_weights_bytes"]) + mark for fmt in ("fp16", "int8")]
+    return "| " + " | ".join(cells) + " |"

@@ -14,20 +14,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exact parameter count, KV bytes per token and memory per context length",
         description="Build the model on the meta device (no memory) and report its exact size.",
     )
-    describe.add_argument("config", help="role config YAML path or name in configs/ (e.g. worker_9b)")
-    describe.add_argument("--json", action="store_true", help="print the report as JSON")
+    describe.add_argument(
+        "configs", nargs="+", metavar="CONFIG", help="role config YAML path or name in configs/ (e.g. worker_9b)"
+    )
+    out = describe.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the report as JSON (a list for several)")
+    out.add_argument("--markdown", action="store_true", help="print one table row per config (docs/models.md)")
     describe.set_defaults(func=_describe)
 
 
 def _describe(args: argparse.Namespace) -> int:
     from kimi_student.cli import CommandError
     from modeling.config import ConfigError, load_role_config, resolve_config_path
-    from modeling.describe import describe, format_report
+    from modeling.describe import MARKDOWN_HEADER, describe, format_report, markdown_row
 
     try:
-        config = load_role_config(args.config)
+        reports = [describe(load_role_config(c), resolve_config_path(c).stem) for c in args.configs]
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
-    report = describe(config, resolve_config_path(args.config).stem)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+    elif args.markdown:
+        print("\n".join([MARKDOWN_HEADER, *map(markdown_row, reports)]))
+    else:
+        print("\n\n".join(map(format_report, reports)))
     return 0

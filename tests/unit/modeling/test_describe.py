@@ -7,8 +7,8 @@ import json
 import pytest
 
 from kimi_student.cli import main
-from modeling.config import ModelConfig, load_role_config
-from modeling.describe import describe
+from modeling.config import CONFIG_DIR, ModelConfig, load_role_config
+from modeling.describe import describe, markdown_row
 
 
 def formula_parameters(m: ModelConfig) -> int:
@@ -62,3 +62,10 @@ def test_bad_config_is_a_clear_error(tmp_path, capsys: pytest.CaptureFixture[str
     bad.write_text(text)
     assert main(["models", "describe", str(bad)]) == 2
     assert "unknown key 'model.mlp_ratio'" in capsys.readouterr().err
+
+
+def test_docs_table_matches_the_configs():
+    """docs/models.md holds the current `models describe --markdown` rows of every role config."""
+    docs = (CONFIG_DIR.parent / "docs" / "models.md").read_text().splitlines()
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        assert markdown_row(describe(load_role_config(path), path.stem)) in docs, path.stem
