@@ -53,6 +53,8 @@ def cells() -> list[tuple[str, str, str]]:
 
 
 def quotas(total: int) -> dict[str, int]:
+    if total < 1:
+        raise ValueError(f"--total must be at least 1, got {total}")
     q = {k: round(share * total) for k, share in SHARES.items()}
     if total >= 20:  # every special kind is represented, adversarial by all three types
         q["adversarial"] = max(q["adversarial"], len(special.ADVERSARIAL_KINDS))
@@ -60,8 +62,6 @@ def quotas(total: int) -> dict[str, int]:
         q["long_context"] = max(q["long_context"], 1)
         q["negative_control"] = max(q["negative_control"], 1)
     q["normal"] = total - sum(q.values())
-    if q["normal"] < 0:
-        raise ValueError(f"--total {total} is too small for the control and adversarial quotas")
     return q
 
 

@@ -81,11 +81,20 @@ class Verifier:
         self.header, self.tok, self.registry = header, tok, registry
 
     def check(self, line: int, row: dict[str, Any]) -> ItemResult:
+        """All checks of one item; a malformed item is reported, never raised."""
         res = ItemResult(str(row.get("id")), line)
+        try:
+            self._check(res, row)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            res.semantic_ok = res.token_align_ok = False
+            res.problems.append(f"structure:malformed item ({type(exc).__name__}: {exc})")
+        return res
+
+    def _check(self, res: ItemResult, row: dict[str, Any]) -> None:
         meta, messages = row.get("metadata") or {}, row.get("messages") or []
         if not messages or "spans" not in meta:
             res.problems.append("structure:missing messages or spans (run `data extract` first)")
-            return res
+            return
         try:
             if render_sample(messages, self.header["tools"]) != (row.get("prompt_text"), row.get("teacher_text")):
                 res.problems.append("render:text does not match messages")
@@ -96,7 +105,6 @@ class Verifier:
         self._behaviour(res, meta)
         self._alignment(res, row, meta)
         self._integration(res, row, meta, messages)
-        return res
 
     def _semantics(self, res: ItemResult, meta: dict[str, Any], messages: list[dict[str, Any]]) -> None:
         calls, _ = _calls_in_messages(messages)
@@ -146,6 +154,11 @@ class Verifier:
         ids = self.tok.encode(text)
         res.num_tokens = len(ids) + meta.get("num_tokens", {}).get("prompt", 0)
         for kind, spans in meta["spans"].items():
+            if len(spans["bytes"]) != len(spans["tokens"]):
+                res.token_align_ok = False
+                res.problems.append(f"token_align:{kind} has {len(spans['bytes'])} byte spans "
+                                    f"but {len(spans['tokens'])} token spans")
+                return
             for (bs, be), (ts, te) in zip(spans["bytes"], spans["tokens"], strict=True):
                 want = data[bs:be].decode("utf-8", errors="replace")
                 got = self.tok.decode(ids[ts:te])
