@@ -71,10 +71,15 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
+def repeat_kv(x: Tensor, n_heads: int) -> Tensor:
+    """[B, Hkv, S, Dh] -> [B, H, S, Dh]: KV head j serves query heads j*rep .. (j+1)*rep - 1.
+    expand + reshape (as HF's repeat_kv) rather than repeat_interleave, which some converters lack."""
+    b, n_kv, s, d = x.shape
+    return x[:, :, None].expand(b, n_kv, n_heads // n_kv, s, d).reshape(b, n_heads, s, d)
+
+
 class KVCache(nn.Module):
-    def __init__(
-        self, max_batch_size: int, max_seq_len: int, n_kv_heads: int, d_head: int, dtype: torch.dtype
-    ):
+    def __init__(self, max_batch_size: int, max_seq_len: int, n_kv_heads: int, d_head: int, dtype: torch.dtype):
         super().__init__()
         shape = (max_batch_size, n_kv_heads, max_seq_len, d_head)
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype), persistent=False)
@@ -120,9 +125,7 @@ class Attention(nn.Module):
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(input_pos, k, v)  # [B, Hkv, S, Dh], S = cache length
         if self.n_heads != self.n_kv_heads:
-            # KV head j serves query heads j*rep .. (j+1)*rep - 1, as HF's repeat_kv.
-            rep = self.n_heads // self.n_kv_heads
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+            k, v = repeat_kv(k, self.n_heads), repeat_kv(v, self.n_heads)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, H, T, Dh]
         return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head))
 
@@ -210,6 +213,14 @@ class Transformer(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: matrices (and the embedding) decay; norm weights and biases do not."""
+        params = list(self.parameters())  # distinct: a tied head appears once
+        return [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+
     def setup_caches(self, max_batch_size: int, max_seq_len: int, dtype: torch.dtype | None = None) -> None:
         """Allocate per-layer KV caches; a no-op when the current ones are already big enough."""
         if max_seq_len > self.config.max_seq_len:
@@ -237,15 +248,15 @@ class Transformer(nn.Module):
         `padding` [B, L] marks real keys with 1 (L <= S; keys beyond L count as real). Each query
         always sees itself, so a pad row never has an empty softmax (its output is unused).
         """
-        key_pos = (
-            torch.arange(self.cache_seq_len, device=input_pos.device) if self.cache_seq_len else input_pos
-        )
+        key_pos = torch.arange(self.cache_seq_len, device=input_pos.device) if self.cache_seq_len else input_pos
         causal = key_pos[None, :] <= input_pos[:, None]  # [T, S]
         if padding is None:
             return causal[None, None]
         if padding.shape[1] > key_pos.shape[0]:
             raise ValueError(f"attention_mask covers {padding.shape[1]} keys, only {key_pos.shape[0]} exist")
-        real = F.pad(padding.to(torch.bool), (0, key_pos.shape[0] - padding.shape[1]), value=True)
+        real = padding.to(torch.bool)
+        if padding.shape[1] < key_pos.shape[0]:  # shapes are static: no data-dependent branch
+            real = torch.cat([real, real.new_ones(real.shape[0], key_pos.shape[0] - real.shape[1])], dim=1)
         own = key_pos[None, :] == input_pos[:, None]
         return causal[None, None] & (real[:, None, None, :] | own[None, None])
 
@@ -263,9 +274,7 @@ class Transformer(nn.Module):
             x = layer(x, cos, sin, mask, input_pos)
         return self.model.norm(x)
 
-    def forward(
-        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None) -> Tensor:
         """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments."""
         return self.lm_head(self.hidden_states(idx, input_pos, attention_mask))
 

@@ -174,3 +174,24 @@ def test_mask_longer_than_keys_is_refused():
 def test_from_name_builds_a_committed_config():
     model = Transformer.from_name("worker_tiny")
     assert model.config.vocab_size == 512 and len(model.model.layers) == 2
+
+
+def test_param_groups_split_matrices_from_vectors():
+    model = tiny_model(tie_embeddings=True)
+    decay, no_decay = model.param_groups(0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    total = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
+    assert total == sum(p.numel() for p in model.parameters())  # the tied matrix counted once
+
+
+@torch.no_grad()
+def test_decode_step_exports_with_plain_ops():
+    """torch.export captures a cached decode step; the graph holds no data-dependent ops."""
+    model = tiny_model()
+    model.setup_caches(1, 32)
+    args = (torch.zeros(1, 1, dtype=torch.long), torch.tensor([3]), torch.ones(1, 32, dtype=torch.long))
+    program = torch.export.export(model, args)
+    ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert not {o for o in ops if any(bad in o for bad in ("diff", "nonzero", "repeat_interleave", "item"))}
+    assert torch.allclose(program.module()(*args), model(*args))
