@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +181,13 @@ def save_artifact(
     tokenizer_dir: str | os.PathLike[str] | None = None,
     metrics: dict[str, Any] | None = None,
     dataset_fingerprint: str | None = None,
+    write_extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write `model` as an artifact directory (atomically replacing `out_dir`); returns its path."""
+    """Write `model` as an artifact directory (atomically replacing `out_dir`); returns its path.
+
+    `write_extra(tmp_dir)` may add files (a trainer's optimizer state, plots) before the manifest is
+    written: they are hashed and verified like the rest, and appear only with the whole artifact.
+    """
     if model.config != config.model:
         raise ArtifactError(f"{out_dir}: the model was not built from this role config's model section")
     out = Path(out_dir)
@@ -189,6 +195,8 @@ def save_artifact(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         _write_contents(tmp, model, config, Path(tokenizer_dir) if tokenizer_dir is not None else None)
+        if write_extra is not None:
+            write_extra(tmp)
         manifest = _manifest(tmp, model, config, metrics, dataset_fingerprint)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _replace_dir(tmp, out)
@@ -241,9 +249,7 @@ def _load_weights(model: Transformer, state: dict[str, torch.Tensor], path: Path
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        raise ArtifactError(
-            f"{path}: weights do not fit the config: missing {missing}, unexpected {unexpected}"
-        )
+        raise ArtifactError(f"{path}: weights do not fit the config: missing {missing}, unexpected {unexpected}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

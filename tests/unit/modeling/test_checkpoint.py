@@ -208,3 +208,14 @@ def test_hf_config_fields():
     assert cfg["rope_scaling"] == {"rope_type": "linear", "factor": 2.0}
     assert cfg["rope_parameters"] == {"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}
     assert (cfg["pad_token_id"], cfg["bos_token_id"], cfg["eos_token_id"]) == (0, 1, 2)
+
+
+def test_extra_files_are_hashed_with_the_artifact(tmp_path: Path):
+    def trainer_state(directory: Path) -> None:
+        torch.save({"step": 3}, directory / "trainer_state.pt")
+
+    out = save_artifact(tmp_path / "a", tiny_model(), role_config(), write_extra=trainer_state)
+    assert "trainer_state.pt" in verify_artifact(out)["files"]
+    (out / "trainer_state.pt").write_bytes(b"truncated")
+    with pytest.raises(ArtifactError, match=r"trainer_state\.pt: sha256"):
+        load_artifact(out)
