@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ver.add_argument("--in", dest="inp", type=Path, required=True)
     ver.add_argument("--report", type=Path, required=True)
     ver.add_argument("--tokenizer", type=Path, default=None, help="override the tokenizer dir named in the header")
+    ver.add_argument("--no-plot", dest="plot", action="store_false", help="skip the PNG beside the report")
     ver.set_defaults(func=_verify)
 
     mrg = data.add_parser("merge", help="merge generator shards into one dataset")
@@ -80,12 +81,14 @@ def _extract(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from training.data.gates import run
 
-    report, code = run(args.inp, args.report, args.tokenizer, progress=sys.stderr.isatty())
+    report, code = run(args.inp, args.report, args.tokenizer, progress=sys.stderr.isatty(), plot=args.plot)
     for g in report["gates"]:
         value = f"{g['value']:.4f}" if isinstance(g["value"], float) else str(g["value"])
         warn = "" if g["hard"] else " (warn)"
         print(f"{g['status']:<12} {g['gate']:<34} {value:>10} {g['op']} {g['threshold']}{warn}")
     print(f"report: {args.report} ({report['summary']['n']} items, {report['perf']['seconds']} s)")
+    if "plot" in report:
+        print(f"plot: {report['plot']}")
     return code
 
 

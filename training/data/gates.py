@@ -13,6 +13,7 @@ from tqdm import tqdm
 from modeling.tokenizer import KSTokenizer
 from training.data import scenarios, special
 from training.data.generate import cells
+from training.data.plots import plot_report
 from training.data.jsonl import DataError, atomic_writer, dumps, iter_rows, read_header
 from training.data.tools import default_registry
 from training.data.verify import ItemResult, Verifier
@@ -113,7 +114,8 @@ def _meta_row(meta: dict[str, Any]) -> dict[str, Any]:
             "n_integration": len(meta.get("spans", {}).get("integration", {}).get("bytes", []))}
 
 
-def run(inp: Path, report: Path, tokenizer_dir: Path | None = None, progress: bool = False) -> tuple[dict, int]:
+def run(inp: Path, report: Path, tokenizer_dir: Path | None = None, progress: bool = False,
+        plot: bool = False) -> tuple[dict, int]:
     """Verify `inp`, write the JSON report; returns (report, exit code)."""
     t0 = time.perf_counter()
     header = read_header(inp, required=("tool_registry_sha256", "tokenizer_sha256", "tools"))
@@ -143,5 +145,9 @@ def run(inp: Path, report: Path, tokenizer_dir: Path | None = None, progress: bo
                      for i in items]}
     with atomic_writer(report) as f:
         f.write(dumps(out) + "\n")
+    if plot:
+        cells_count = Counter("/".join((m["scenario"], m["complexity"], m["structure"]))
+                              for m in metas if m["kind"] == "normal")
+        out["plot"] = str(plot_report(out, [i.num_tokens for i in items], cells_count, report.with_suffix(".png")))
     failed = [g for g in gates if g["status"] == "FAIL"]
     return out, 1 if failed else 0

@@ -25,6 +25,9 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[TextIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a dataset is as readable as any other file
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             yield f

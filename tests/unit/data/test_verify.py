@@ -107,3 +107,9 @@ def test_small_sets_make_quota_gates_inconclusive_not_failing(extracted_rows, tm
     _, code, g = _verify(tmp_path, header, rows[:12])
     assert code == 0 and g["integration_f1_macro_lax"]["status"] == "INCONCLUSIVE"
     assert g["long_context_share"]["status"] == "INCONCLUSIVE"
+
+
+def test_verify_can_draw_its_report(dataset_dir, tmp_path):
+    report, _ = gates.run(dataset_dir / "extracted.jsonl", tmp_path / "r.json", plot=True)
+    png = Path(report["plot"])
+    assert png == tmp_path / "r.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
