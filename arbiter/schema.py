@@ -19,7 +19,7 @@ from arbiter.result import Diagnostic
 
 SCHEMA_NAMES = (
     "working_spec", "caws_verdict", "waiver", "evidence_manifest", "caws_clauses",
-    "gate_results", "policy", "claimify_response", "provenance_entry",
+    "gate_results", "policy", "claimify_request", "claimify_response", "provenance_entry",
 )
 
 _formats = FormatChecker(formats=())

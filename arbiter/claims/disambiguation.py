@@ -1,0 +1,161 @@
+"""Claimify stage 2, disambiguation: resolve references from the given context, or give up.
+
+Resolved only where readers would agree: a pronoun takes the subject of the nearest preceding
+sentence (unless that subject is itself a coordination, e.g. "the parser and the lexer"); a
+temporal reference ("then", "at that time") takes the one time expression of the nearest
+preceding sentence that has any; "this change" takes `context.change`; any phrase in
+`context.references` is replaced as given; a defined acronym gains its expansion as bracketed
+context. A referential or structural ambiguity that cannot be resolved makes the sentence
+`cannot_disambiguate`, and it yields no claims. No outside knowledge is used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from arbiter.claims.clauses import subject_of
+from arbiter.claims.text import content_stems
+
+_PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|him|his|her)\b", re.IGNORECASE)
+_LEADING_DEMONSTRATIVE = re.compile(r"^(this|that|these|those)\s+(?=(is|are|was|were|has|have|had|will|\w+ed|"
+                                    r"\w+s)\b)", re.IGNORECASE)
+_DEMONSTRATIVE_NOUN = re.compile(r"\b(this|that|these|those)\s+([a-z][\w-]*)", re.IGNORECASE)
+_EXPLETIVE = re.compile(r"\bit\s+(is|was|seems|appears|takes|took)\s+(\w+\s+)?(that|to|likely|possible|clear|"
+                        r"true|important|necessary)\b", re.IGNORECASE)
+_TEMPORAL = re.compile(r"\b(back then|at that time|at the time|that day|that week|that month|that year|"
+                       r"the next day|the following day|the day before|then)\b", re.IGNORECASE)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+_DAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_TIME = re.compile(rf"\b(on {_DAY}|on \d{{4}}-\d{{2}}-\d{{2}}|on {_MONTH} \d{{1,2}}(?:,? \d{{4}})?|"
+                   rf"in {_MONTH}(?: \d{{4}})?|in (?:19|20)\d{{2}}|\d{{4}}-\d{{2}}-\d{{2}}|yesterday|"
+                   rf"last (?:week|month|year|night)|at \d{{1,2}}:\d{{2}}(?: ?utc)?|in release [\w.]+)\b",
+                   re.IGNORECASE)
+_STRUCTURAL = re.compile(r"\b\w+ and \w+ or \w+\b|\b\w+ or \w+ and \w+\b", re.IGNORECASE)
+_ACRONYM_DEF = re.compile(r"\b((?:[A-Za-z][\w-]*\s+){1,6}[A-Za-z][\w-]*)\s+\(([A-Z]{2,6})\)")
+_CHANGE_NOUNS = frozenset({"change", "pr", "patch", "commit", "diff", "plea", "fix"})
+_Step = tuple[str, list[str], str | None]  # (text, notes, failure reason)
+_SINGULAR = frozenset({"it", "its", "he", "she", "him", "his", "her", "this", "that"})
+
+
+@dataclass(frozen=True)
+class ClaimContext:
+    """What a sentence may be resolved against besides the text before it."""
+
+    prior_text: str = ""
+    change: str | None = None
+    references: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Disambiguation:
+    status: str  # no_ambiguity | resolved | cannot_disambiguate
+    text: str
+    reason: str | None = None
+    brackets: tuple[str, ...] = ()
+
+
+def disambiguate(sentence: str, preceding: Sequence[str], context: ClaimContext) -> Disambiguation:
+    text, notes = _apply_references(sentence, context)
+    structural = _STRUCTURAL.search(text)
+    if structural:
+        return _cannot(sentence, f"structural: the grouping of '{structural.group(0)}' is ambiguous")
+    for step in (_resolve_demonstratives, _resolve_pronouns, _resolve_temporal):
+        text, note, failure = step(text, preceding, context)
+        if failure:
+            return _cannot(sentence, failure)
+        notes += note
+    brackets = _acronyms(text, [*preceding, context.prior_text])
+    if not notes and not brackets:
+        return Disambiguation("no_ambiguity", text)
+    reason = "; ".join(notes + [f"expanded {b}" for b in brackets])
+    return Disambiguation("resolved", text, reason, tuple(brackets))
+
+
+def _cannot(sentence: str, reason: str) -> Disambiguation:
+    return Disambiguation("cannot_disambiguate", sentence, reason)
+
+
+def _apply_references(text: str, context: ClaimContext) -> tuple[str, list[str]]:
+    notes = []
+    for phrase, replacement in sorted(context.references.items()):
+        pattern = re.compile(rf"\b{re.escape(phrase)}\b", re.IGNORECASE)
+        if pattern.search(text):
+            text = pattern.sub(replacement, text)
+            notes.append(f"'{phrase}' -> '{replacement}' (context)")
+    return text, notes
+
+
+def _resolve_demonstratives(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
+    for match in _DEMONSTRATIVE_NOUN.finditer(text):
+        noun = match.group(2).lower()
+        if noun in _CHANGE_NOUNS and context.change:
+            return _swap(text, match, context.change), [f"'{match.group(0)}' -> '{context.change}'"], None
+        if any(re.search(rf"\b{re.escape(noun)}\b", p, re.IGNORECASE) for p in preceding[-2:]):
+            return _swap(text, match, f"the {match.group(2)}"), [f"'{match.group(0)}' refers back"], None
+        return text, [], f"referential: '{match.group(0)}' has no antecedent in context"
+    return text, [], None
+
+
+def _resolve_pronouns(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
+    masked = _EXPLETIVE.sub(lambda m: "_" * len(m.group(0)), text)
+    lead = _LEADING_DEMONSTRATIVE.match(masked)
+    match = lead or _PRONOUN.search(masked)
+    if match is None:
+        return text, [], None
+    pronoun = match.group(1)
+    antecedent = _antecedent(preceding)
+    if antecedent is None:
+        return text, [], f"referential: '{pronoun}' has no antecedent in context"
+    if " and " in antecedent.lower() and pronoun.lower() in _SINGULAR:
+        return text, [], f"referential: '{pronoun}' could mean either part of '{antecedent}'"
+    replacement = antecedent + ("'s" if pronoun.lower() in {"its", "their", "his"} else "")
+    if match.start() > 0:
+        replacement = replacement[:1].lower() + replacement[1:] if replacement.split()[0].lower() in {
+            "the", "a", "an"} else replacement
+    resolved = _swap(text, match, replacement)
+    if _PRONOUN.search(_EXPLETIVE.sub("", resolved)):
+        return resolved, [], f"referential: more than one pronoun in '{text}'"
+    return resolved, [f"'{pronoun}' -> '{antecedent}'"], None
+
+
+def _resolve_temporal(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
+    match = _TEMPORAL.search(text)
+    if match is None or (match.group(1).lower() == "then" and re.search(r"\bif\b", text, re.IGNORECASE)):
+        return text, [], None
+    for sentence in reversed(preceding):
+        times = sorted({t.group(1) for t in _TIME.finditer(sentence)})
+        if len(times) == 1:
+            return _swap(text, match, times[0]), [f"'{match.group(1)}' -> '{times[0]}'"], None
+        if len(times) > 1:
+            return text, [], f"referential: '{match.group(1)}' could mean {' or '.join(times)}"
+    return text, [], f"referential (temporal): '{match.group(1)}' has no antecedent in context"
+
+
+def _antecedent(preceding: Sequence[str]) -> str | None:
+    for sentence in reversed(preceding[-2:]):
+        subject = subject_of(sentence).strip(" ,")
+        if content_stems(subject) and not _LEADING_DEMONSTRATIVE.match(subject + " is"):
+            return subject
+    return None
+
+
+def _swap(text: str, match: re.Match[str], replacement: str) -> str:
+    if match.start() == 0:
+        replacement = replacement[:1].upper() + replacement[1:]
+    return text[:match.start()] + replacement + text[match.end():]
+
+
+def _acronyms(text: str, sources: Sequence[str]) -> list[str]:
+    """`TTFT: time to first token` for an acronym used in `text` and defined in a source."""
+    found = []
+    for source in sources:
+        for match in _ACRONYM_DEF.finditer(source):
+            words, acronym = match.group(1).split(), match.group(2)
+            expansion = " ".join(words[-len(acronym):])
+            initials = "".join(w[0] for w in words[-len(acronym):]).upper()
+            entry = f"{acronym}: {expansion}"
+            if initials == acronym and re.search(rf"\b{acronym}\b", text) and entry not in found:
+                found.append(entry)
+    return found
