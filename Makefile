@@ -68,3 +68,17 @@ bench-data: $(STAMP)
 
 clean:
 	rm -rf $(DATA) artifacts .pytest_cache .ruff_cache
+
+# ---- CAWS arbiter: agreement of adjudication with labelled cases, spec validation, claimify ----------
+CAWS_CASES ?= configs/caws/examples
+CAWS_POLICY ?= configs/caws/policy.yaml
+
+.PHONY: caws-eval caws-test bench-caws
+caws-eval: $(STAMP)
+	$(KS) caws eval --cases $(CAWS_CASES) --policy $(CAWS_POLICY)
+
+caws-test: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit/arbiter tests/property/test_arbiter_properties.py
+
+bench-caws: $(STAMP)
+	$(PY) bench/bench_adjudication.py
