@@ -9,6 +9,7 @@ fails its own schema is a programmer error and raises.
 from __future__ import annotations
 
 import dataclasses
+import math
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -72,7 +73,7 @@ def build_record(spec: WorkingSpec, exams: Sequence[Examination], winner: int,
 
 
 def trust_score(spec: WorkingSpec, exam: Examination, policy: Policy, alignment: float) -> int:
-    """round(100 · Σ wᵢ·sᵢ / Σ wᵢ), capped at `waiver_cap` when any waiver was applied."""
+    """100 · Σ wᵢ·sᵢ / Σ wᵢ rounded half up, capped at `waiver_cap` when any waiver was applied."""
     tier, results, trust = policy.tier(spec.risk_tier), exam.checked.results, policy.trust
     failed = {v.gate for v in exam.violations}
     budget_raw = "budget_limit" not in failed
@@ -87,7 +88,7 @@ def trust_score(spec: WorkingSpec, exam: Examination, policy: Policy, alignment:
         "provenance": alignment,
     }
     weights = dict(trust.weights)
-    score = round(100 * sum(weights[k] * parts[k] for k in weights) / sum(weights.values()))
+    score = math.floor(100 * sum(weights[k] * parts[k] for k in weights) / sum(weights.values()) + 0.5)
     if any(v.waived_by for v in exam.violations):
         score = min(score, trust.waiver_cap)
     return max(0, min(100, score))
