@@ -9,8 +9,8 @@ fails its own schema is a programmer error and raises.
 from __future__ import annotations
 
 import dataclasses
-import math
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import Any
 
