@@ -145,7 +145,7 @@ class _Parser:
             return self._hunk_header(line, i)
         elif self.current is not None and self._extended(line):
             pass
-        elif after_hunk and line[:1] in "+-" and line != "-- ":
+        elif after_hunk and line[:1] in ("+", "-") and line != "-- ":
             return err("diff.hunk_count", f"line {i + 1}",
                        "change line outside a hunk: the @@ header counts fewer lines than follow")
         return 1

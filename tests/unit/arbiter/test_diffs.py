@@ -128,3 +128,8 @@ def test_corrupt_or_non_diff_text_is_an_error_with_a_line(text, rule, path):
 
 def test_non_text_is_an_error():
     assert isinstance(parse_diff(b"--- a\n"), Err)
+
+
+def test_blank_lines_between_and_after_files_are_allowed():
+    text = added_file("src/a.py", 1) + "\n" + added_file("src/b.py", 2) + "\n\n"
+    assert (stats(text).file_count, stats(text).loc) == (2, 3)
