@@ -9,7 +9,6 @@ the files it names; by default `spec.yaml`, `change.diff`, `rationale.txt`, `evi
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +138,3 @@ def agreement(root: Path, policy: Policy) -> Result[dict[str, Any]]:
     return Ok({"cases": len(outcomes), "agree": agree, "agreement": round(agree / len(outcomes), 4),
                "results": [{"case": o.name, "expected": o.expected, "actual": o.actual, "agrees": o.agrees,
                             "winner": o.winner, "verdict_id": o.verdict_id} for o in outcomes]})
-
-
-def utc_now() -> dt.datetime:
-    """The wall clock, for the CLI's default `--now` only; the core never calls this."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)

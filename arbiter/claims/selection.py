@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from arbiter.claims.clauses import split_clauses
-from arbiter.claims.text import AUXILIARIES, VERBS, words
+from arbiter.claims.text import AUXILIARIES, is_verb, words
 
 _INTRO = re.compile(r"^(here is|here are|here's|below|the following|let me|let's|sure|certainly|thanks|thank you|"
                     r"i hope|hope this|feel free|as an ai|great question)\b", re.IGNORECASE)
@@ -54,7 +54,7 @@ def anchors(clause: str) -> list[str]:
     low = {t.lower() for t in tokens}
     if low & _FACT_WORDS:
         found.append("measure_or_date")
-    if any(t in VERBS and t not in AUXILIARIES for t in low):
+    if any(is_verb(t) and t not in AUXILIARIES for t in low):
         found.append("event")
     return found
 

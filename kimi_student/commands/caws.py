@@ -8,6 +8,7 @@ stderr. Usage errors also exit 3, so 2 always means WAIVER_REQUIRED here.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -93,7 +94,7 @@ def _validate_spec(args: argparse.Namespace) -> int:
 
 
 def _adjudicate(args: argparse.Namespace) -> int:
-    from arbiter.cases import PleaFiles, read_plea, read_spec, read_waivers, utc_now
+    from arbiter.cases import PleaFiles, read_plea, read_spec, read_waivers
     from arbiter.codec import parse_time
     from arbiter.result import Err
     from arbiter.verdict import adjudicate
@@ -107,7 +108,7 @@ def _adjudicate(args: argparse.Namespace) -> int:
     if errors:
         return _invalid(errors)
     verdict = adjudicate(spec.value, [plea.value], change_id=args.change_id or spec_id, path="$",
-                         now=now.value if now else utc_now(), policy=policy.value, waivers=waivers.value)
+                         now=now.value if now else _utc_now(), policy=policy.value, waivers=waivers.value)
     if isinstance(verdict, Err):
         return _invalid(verdict.errors)
     record = verdict.value
@@ -115,6 +116,11 @@ def _adjudicate(args: argparse.Namespace) -> int:
         record = _append_to_chain(args.chain, record)
     _emit(record)
     return EXIT_BY_STATUS[record["status"]]
+
+
+def _utc_now() -> dt.datetime:
+    """The wall clock, read here at the edge for the default `--now`; the arbiter core never reads it."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _append_to_chain(path: Path, record: dict[str, Any]) -> dict[str, Any]:

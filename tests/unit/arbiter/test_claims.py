@@ -231,3 +231,12 @@ def test_claim_metrics_precision_recall_f1():
     assert (metrics.matched, metrics.precision, metrics.recall, metrics.f1) == (2, 0.6667, 0.5, 0.5714)
     assert claim_metrics([], []).f1 == 1.0
     assert claim_metrics(["a claim here"], []).precision == 0.0
+
+
+def test_the_issue_phrase_p95_is_120_ms_without_a_benchmark_artifact():
+    result = verification("p95 is 120 ms", evidence("p95 is 120 ms in the load test."))
+    assert (result["status"], result["outcome_id"]) == ("INSUFFICIENT_EVIDENCE", 6)
+
+
+def test_a_participle_fact_is_selected():
+    assert select("The limiter is keyed per account.").selected

@@ -179,3 +179,21 @@ def test_every_verdict_of_a_varied_grid_validates_against_the_schema():
         for one in grid:
             record = verdict(spec(risk_tier=tier), [one], waivers=[waiver(gates=["coverage_threshold"])])
             assert validate("caws_verdict", record) == ()
+
+
+def test_request_bodies_give_one_top_level_plea_or_candidates_never_both():
+    from arbiter.pleas import pleas_from_request
+
+    single = pleas_from_request({"change_id": "FEAT-42-r1", "diff": diff(), "rationale": "r"}).unwrap()
+    assert [(p.candidate_id, p.rationale) for p in single] == [("FEAT-42-r1", "r")]
+    many = pleas_from_request({"candidates": [{"candidate_id": "a", "diff": diff()}, {"candidate_id": "b"}]})
+    assert [p.candidate_id for p in many.unwrap()] == ["a", "b"]
+    both = pleas_from_request({"diff": diff(), "candidates": []})
+    assert isinstance(both, Err) and both.errors[0].rule == "plea.shape"
+    unnamed = pleas_from_request({"candidates": [{"diff": diff()}]})
+    assert isinstance(unnamed, Err) and unnamed.errors[0].path == "$.candidates[0].candidate_id"
+
+
+def test_a_top_level_plea_reports_paths_from_the_root():
+    result = adjudicate(spec(), [plea(diff="prose")], change_id="x", now=NOW, policy=policy(), path="$")
+    assert isinstance(result, Err) and result.errors[0].path == "$.diff: line 1"
