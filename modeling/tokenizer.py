@@ -151,6 +151,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
         show_progress=False,
     )
     tk.train_from_iterator(_corpus_iter(texts), trainer=trainer)
+    if tk.get_vocab_size() != vocab_size:
+        raise TokenizerError(f"the corpus is too small for a vocabulary of {vocab_size}: BPE found only "
+                             f"{tk.get_vocab_size()} tokens; generate more data or lower the vocabulary size")
     return tk
 
 

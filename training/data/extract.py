@@ -28,6 +28,14 @@ from training.data.tools import default_registry
 SPAN_KINDS = ("tool_name", "json_args", "integration", "tool_result")
 
 
+def check_tokenizer_fingerprint(path: Path, header: dict[str, Any], tok: KSTokenizer) -> None:
+    """An extracted dataset's token spans are only valid for the tokenizer that made them."""
+    if header.get("tokenizer_sha256") != tok.sha256:
+        raise DataError(f"{path}:1: wrong tokenizer fingerprint: header tokenizer_sha256 "
+                        f"{str(header.get('tokenizer_sha256'))[:12]}… but {tok.path}/tokenizer.json is "
+                        f"{str(tok.sha256)[:12]}…")
+
+
 def _between(data: bytes, open_tok: bytes, close_tok: bytes) -> list[tuple[int, int]]:
     """Byte ranges strictly between each `open_tok` and the next `close_tok`."""
     out, pos = [], 0

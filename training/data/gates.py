@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from modeling.tokenizer import KSTokenizer
 from training.data import scenarios, special
+from training.data.extract import check_tokenizer_fingerprint
 from training.data.generate import cells
 from training.data.plots import plot_report
 from training.data.jsonl import DataError, atomic_writer, dumps, iter_rows, read_header
@@ -123,9 +124,7 @@ def run(inp: Path, report: Path, tokenizer_dir: Path | None = None, progress: bo
         raise DataError(f"{inp}:1: not an extracted dataset: run `kimi-student data extract` first")
     tok_dir = tokenizer_dir or Path(header.get("tokenizer_dir") or "")
     tok = KSTokenizer.load(tok_dir)
-    if tok.sha256 != header["tokenizer_sha256"]:
-        raise DataError(f"{inp}:1: wrong tokenizer fingerprint: header tokenizer_sha256 "
-                        f"{header['tokenizer_sha256'][:12]}… but {tok_dir}/tokenizer.json is {tok.sha256[:12]}…")
+    check_tokenizer_fingerprint(inp, header, tok)
     registry = default_registry()
     verifier = Verifier(header, tok, registry)
     items, metas = [], []

@@ -1,0 +1,88 @@
+"""The trainer's schedule, its refusals before training starts, and tool-call scoring."""
+
+import json
+import math
+import shutil
+
+import pytest
+import yaml
+
+from modeling.checkpoint import ArtifactError
+from modeling.config import ConfigError, load_role_config, parse_role_config, resolve_config_path
+from training.checkpoints import CheckpointError
+from training.toolcall_eval import score_turn
+from training.trainer import TrainJob, lr_at, train
+
+
+def _cfg(**training):
+    data = load_role_config("worker_tiny").model_dump(mode="json")
+    data["training"].update(training)
+    return parse_role_config(data)
+
+
+def test_lr_warms_up_then_decays_to_min_lr():
+    cfg = _cfg(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110, seq_len=[{"until_step": 110, "seq_len": 512}])
+    assert lr_at(0, cfg) == pytest.approx(1e-4) and lr_at(9, cfg) == pytest.approx(1e-3)
+    assert lr_at(60, cfg) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_at(110, cfg) == pytest.approx(1e-4)
+
+
+def test_tool_call_scoring_is_bfcl_style():
+    gold = [("web.search", {"q": "x", "top_k": 3})]
+    assert score_turn('<|tool_call|>web.search<|tool_args|>{"top_k":3.0,"q":"x"}<|/tool_call|>', gold) == {
+        "name": True, "args": True, "json_valid": True}
+    assert score_turn('<|tool_call|>web.search<|tool_args|>{"q":"y","top_k":3}<|/tool_call|>', gold)["args"] is False
+    assert score_turn('<|tool_call|>web.search<|tool_args|>{"q":<|/tool_call|>', gold)["json_valid"] is False
+    assert score_turn("I will not call anything.", []) == {"no_call": True}
+    two = [("read_file", {"path": "a"}), ("read_file", {"path": "b"})]
+    swapped = ('<|tool_call|>read_file<|tool_args|>{"path":"b"}<|/tool_call|>'
+               '<|tool_call|>read_file<|tool_args|>{"path":"a"}<|/tool_call|>')
+    assert score_turn(swapped, two)["args"] is True  # parallel calls: order-insensitive
+
+
+def _job(dataset_dir, tmp_path, cfg=None, **kw):
+    return TrainJob(cfg or _cfg(max_steps=4, eval_every=2, warmup_steps=1), dataset_dir / "extracted.jsonl",
+                    dataset_dir / "tokenizer", tmp_path / "out" / "worker", eval_turns=0, **kw)
+
+
+def test_vocab_mismatch_is_refused_before_training(dataset_dir, tmp_path):
+    data = load_role_config("worker_tiny").model_dump(mode="json")
+    data["model"]["vocab_size"] = 1024
+    with pytest.raises(ArtifactError, match="vocab"):
+        train(_job(dataset_dir, tmp_path, parse_role_config(data)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_writes_an_artifact_with_metrics_and_curves(dataset_dir, tmp_path):
+    metrics = train(_job(dataset_dir, tmp_path))
+    art = tmp_path / "out" / "worker"
+    manifest = json.loads((art / "manifest.json").read_text())
+    assert manifest["metrics"]["steps"] == 4 and len(metrics["history"]["train"]) == 4
+    assert (art / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints" / "worker").iterdir()) == [
+        "step-000002", "step-000004"]
+
+
+def test_changed_data_or_corrupt_checkpoint_stop_a_resume(dataset_dir, tmp_path):
+    train(_job(dataset_dir, tmp_path))
+    ckpt = tmp_path / "out" / "checkpoints" / "worker"
+    other = tmp_path / "other"
+    shutil.copytree(dataset_dir, other)
+    with open(other / "extracted.jsonl", "a") as f:
+        f.write("\n")  # same samples, different bytes: a different dataset fingerprint
+    job = _job(other, tmp_path, cfg=_cfg(max_steps=6, eval_every=2, warmup_steps=1))
+    with pytest.raises(CheckpointError, match="another dataset"):
+        train(job)
+    job.force = True
+    assert train(job)["steps"] == 6
+    weights = ckpt / "step-000006" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(CheckpointError, match=r"step-000006.*cannot resume"):
+        train(_job(dataset_dir, tmp_path, cfg=_cfg(max_steps=8, eval_every=2, warmup_steps=1), force=True))
+
+
+def test_unknown_config_keys_are_rejected_by_name(tmp_path):
+    data = yaml.safe_load(resolve_config_path("worker_tiny").read_text())
+    data["training"]["learning_rate"] = 0.1
+    with pytest.raises(ConfigError, match=r"unknown key 'training\.learning_rate'"):
+        parse_role_config(data, "x.yaml")

@@ -1,0 +1,124 @@
+"""Token-level training data from an extracted contextual dataset.
+
+Each sample becomes `ids` (prompt + teacher tokens, exactly the chat template's tokenization) and
+`labels`: -100 on the prompt, on tool results (environment output, `<|tool|>` … `<|end|>`
+included) and on padding; the teacher's own tokens are targets. Process-supervision positions
+(tool names, JSON arguments, integration claims) are kept as full-sequence token spans so the
+distillation losses can weight them.
+
+Splits are by a stable hash of the sample id (never by file order), and batches are a pure
+function of (seed, step): a resumed run sees exactly the batches the uninterrupted run would have.
+The sequence-length curriculum buckets: a step with length limit L draws only samples of at most L
+tokens; samples longer than the longest stage are truncated to it (and counted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from modeling.tokenizer import KSTokenizer
+from training.data.extract import check_tokenizer_fingerprint
+from training.data.jsonl import DataError, iter_rows, read_header
+
+IGNORE = -100
+
+
+@dataclass
+class Example:
+    id: str
+    ids: list[int]
+    labels: list[int]
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # full-sequence token spans
+    prompt_len: int = 0
+
+
+def is_heldout(sample_id: str, fraction: float) -> bool:
+    return int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def to_example(row: dict, tok: KSTokenizer) -> Example:
+    prompt = tok.encode(row["prompt_text"])
+    teacher = tok.encode(row["teacher_text"])
+    meta = row["metadata"]
+    if meta["num_tokens"]["teacher"] != len(teacher):
+        raise DataError(f"sample {row['id']}: token spans were extracted with another tokenizer")
+    ids = prompt + teacher
+    labels = [IGNORE] * len(prompt) + teacher
+    p = len(prompt)
+    for ts, te in meta["spans"]["tool_result"]["tokens"]:
+        for i in range(max(p, p + ts - 1), min(len(ids), p + te + 1)):  # `<|tool|>` … `<|end|>`
+            labels[i] = IGNORE
+    spans = {k: [(p + s, p + e) for s, e in meta["spans"][k]["tokens"]]
+             for k in ("tool_name", "json_args", "integration")}
+    return Example(row["id"], ids, labels, spans, p)
+
+
+@dataclass
+class SFTData:
+    train: list[Example]
+    heldout: list[Example]
+    rows_heldout: list[dict]
+    fingerprint: str
+    truncated: int
+    tools: list[dict]
+
+    @classmethod
+    def load(cls, path: Path, tok: KSTokenizer, max_len: int, heldout_fraction: float = 0.1) -> SFTData:
+        header = read_header(path, required=("tokenizer_sha256", "tools"))
+        check_tokenizer_fingerprint(path, header, tok)
+        train, heldout, rows_heldout, truncated = [], [], [], 0
+        for lineno, row in iter_rows(path):
+            try:
+                ex = to_example(row, tok)
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"{path}:{lineno}: not an extracted sample ({exc})") from None
+            if len(ex.ids) > max_len:
+                ex.ids, ex.labels, truncated = ex.ids[:max_len], ex.labels[:max_len], truncated + 1
+            if is_heldout(ex.id, heldout_fraction):
+                heldout.append(ex)
+                rows_heldout.append(row)
+            else:
+                train.append(ex)
+        if not train:
+            raise DataError(f"{path}: no training samples")
+        return cls(train, heldout, rows_heldout, dataset_fingerprint(path), truncated, header["tools"])
+
+
+def dataset_fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: int, draw: int,
+               rank: int = 0, world: int = 1) -> list[Example]:
+    """This rank's share of draw number `draw`: `global_batch` samples from those that fit `seq_len`,
+    the same on every rank and in every run, split into `world` contiguous chunks."""
+    if global_batch % world:
+        raise ValueError(f"batch_size {global_batch} is not divisible by the {world} processes")
+    pool = [e for e in examples if len(e.ids) <= seq_len]
+    if not pool:
+        raise DataError(f"no sample fits the curriculum's seq_len {seq_len} (shortest has "
+                        f"{min(len(e.ids) for e in examples)} tokens); raise training.seq_len in the config")
+    g = torch.Generator().manual_seed(seed * 1_000_003 + draw)
+    picks = torch.randint(len(pool), (global_batch,), generator=g).tolist()
+    per_rank = global_batch // world
+    return [pool[i] for i in picks[rank * per_rank:(rank + 1) * per_rank]]
+
+
+def collate(batch: list[Example], pad_id: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded inputs and shifted targets: position t predicts token t+1."""
+    width = min(seq_len, max(len(e.ids) for e in batch))
+    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    y = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    for i, e in enumerate(batch):
+        ids, labels = e.ids[: width + 1], e.labels[: width + 1]
+        x[i, : len(ids) - 1] = torch.tensor(ids[:-1])
+        y[i, : len(labels) - 1] = torch.tensor(labels[1:])
+    return x, y

@@ -1,0 +1,180 @@
+"""The trainer: prompt-masked next-token loss, AdamW, warmup + cosine, clipping, accumulation,
+a bucketing sequence-length curriculum, checkpoints with full resume, periodic evaluation.
+
+Reads top to bottom (as nanoGPT's train.py): setup, data, model, optimizer, resume, loop.
+Distributed: under `torchrun --nproc_per_node=N` it runs DDP (gloo on CPU, NCCL on GPU). The
+config's `batch_size` is the global batch; each rank takes its contiguous share, and the loss is
+normalised by the global number of target tokens, so N processes follow the single-process
+trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from modeling.checkpoint import check_tokenizer_vocab, save_artifact
+from modeling.config import RoleConfig
+from modeling.model import Transformer
+from modeling.tokenizer import KSTokenizer
+from training import checkpoints
+from training.plots import plot_training
+from training.sft_data import IGNORE, SFTData, collate, pick_batch
+from training.toolcall_eval import evaluate
+
+
+@dataclass
+class TrainJob:
+    config: RoleConfig
+    data: Path
+    tokenizer: Path
+    out: Path
+    checkpoints: Path | None = None  # default: <out.parent>/checkpoints/<out.name>
+    resume: bool = True
+    force: bool = False  # resume even though the dataset changed
+    eval_turns: int = 120
+    progress: bool = False
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.checkpoints or self.out.parent / "checkpoints" / self.out.name
+
+
+def lr_at(step: int, cfg: RoleConfig) -> float:
+    """Linear warmup to `lr`, then cosine decay to `min_lr` at `max_steps`."""
+    t = cfg.training
+    if step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    progress = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
+    return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _autocast(cfg: RoleConfig) -> torch.autocast:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.training.precision == "bf16")
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _all_sum(x: float, world: int) -> float:
+    if world == 1:
+        return x
+    t = torch.tensor([x], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+@torch.no_grad()
+def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: int, batches: int = 4) -> float:
+    """Mean target-token loss on fixed held-out batches (the same every evaluation)."""
+    model.eval()
+    seq = max(s.seq_len for s in cfg.training.seq_len)
+    total, count = 0.0, 0
+    pool = data.heldout or data.train
+    for b in range(batches):
+        x, y = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
+        logits = model(x)
+        total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum").item()
+        count += int((y != IGNORE).sum())
+    model.train()
+    return total / max(1, count)
+
+
+def train(job: TrainJob) -> dict[str, Any]:
+    cfg, t = job.config, job.config.training
+    rank, world = _dist()
+    torch.manual_seed(t.seed)
+    tok = KSTokenizer.load(job.tokenizer)
+    check_tokenizer_vocab(tok.vocab_size, cfg, str(job.tokenizer / "tokenizer.json"))
+    max_len = max(s.seq_len for s in t.seq_len)
+    data = SFTData.load(job.data, tok, max_len)
+    for stage in t.seq_len:  # fail before training, not at the first step of a later stage
+        pick_batch(data.train, stage.seq_len, t.batch_size, t.seed, 0, 0, world)
+
+    model = Transformer(cfg.model)
+    optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
+    start = 0
+    if job.resume:
+        start = checkpoints.restore(job.checkpoint_dir, model, optimizer, data.fingerprint, job.force, job.history)
+    ddp = DistributedDataParallel(model) if world > 1 else model
+    model.train()
+
+    bar = tqdm(range(start, t.max_steps), initial=start, total=t.max_steps, desc=f"train {cfg.role}",
+               disable=not job.progress or rank != 0, unit="step")
+    t0, tokens_seen = time.perf_counter(), 0
+    for step in bar:
+        seq_len = t.seq_len_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        micro = [collate(pick_batch(data.train, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world),
+                         tok.pad_id, seq_len) for m in range(t.grad_accum)]
+        n_targets = _all_sum(float(sum(int((y != IGNORE).sum()) for _, y in micro)), world)
+        loss_sum = 0.0
+        for m, (x, y) in enumerate(micro):
+            sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
+            with sync, _autocast(cfg):
+                logits = ddp(x)
+                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE,
+                                       reduction="sum")
+                (loss * world / n_targets).backward()  # DDP averages over ranks; undo it: global token mean
+            loss_sum += loss.item()
+            tokens_seen += x.numel()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step_loss = _all_sum(loss_sum, world) / n_targets
+        job.history["train"].append({"step": step + 1, "loss": round(step_loss, 6), "lr": lr_at(step, cfg),
+                                     "seq_len": seq_len, "grad_norm": round(float(grad_norm), 4)})
+        bar.set_postfix(loss=f"{step_loss:.3f}", seq=seq_len, tok_s=f"{tokens_seen / (time.perf_counter() - t0):.0f}")
+        done = step + 1
+        if rank == 0 and (done % t.eval_every == 0 or done == t.max_steps):
+            _evaluate(job, model, data, tok, done)
+            checkpoints.save(job.checkpoint_dir, model, optimizer, cfg, done, data.fingerprint, job.history)
+        if world > 1:
+            dist.barrier()
+    elapsed = time.perf_counter() - t0
+    metrics = _final_metrics(job, data, tokens_seen * world, elapsed)
+    if rank == 0:
+        save_artifact(job.out, model, cfg, tokenizer_dir=job.tokenizer, metrics=metrics,
+                      dataset_fingerprint=data.fingerprint,
+                      write_extra=lambda d: plot_training(job.history, d / "training_curves.png", cfg.role))
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return metrics
+
+
+def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer, step: int) -> None:
+    entry: dict[str, Any] = {"step": step, "val_loss": round(validation_loss(model, data, job.config, tok.pad_id), 6)}
+    if job.eval_turns > 0 and data.rows_heldout:
+        entry.update(evaluate(model, tok, data.rows_heldout, data.tools, max_turns=job.eval_turns))
+    job.history["eval"].append(entry)
+    print(f"[{job.config.role}] step {step}: " + ", ".join(f"{k}={v}" for k, v in entry.items() if k != "step"),
+          flush=True)
+
+
+def _final_metrics(job: TrainJob, data: SFTData, tokens: int, elapsed: float) -> dict[str, Any]:
+    last_eval = job.history["eval"][-1] if job.history["eval"] else {}
+    return {"steps": job.config.training.max_steps, "final_train_loss": job.history["train"][-1]["loss"],
+            **{k: v for k, v in last_eval.items() if k != "step"},
+            "train_samples": len(data.train), "heldout_samples": len(data.heldout),
+            "truncated_samples": data.truncated, "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
+            "history": job.history}
