@@ -28,7 +28,7 @@ class PendingFile:
 
     def to_change(self, factory: Any) -> Any:
         """The counted path is the new one; a deletion counts under its old path."""
-        if self.deleted_file or self.new is None:
+        if (self.deleted_file or self.new is None) and self.old is not None:
             return factory(self.old, self.old, "deleted", self.binary, self.added, self.removed)
         if self.added_file or self.old is None:
             return factory(self.new, None, "added", self.binary, self.added, self.removed)

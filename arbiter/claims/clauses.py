@@ -76,6 +76,8 @@ def split_clauses(sentence: str) -> list[str]:
     """Full clauses of a sentence, each with its subject and the sentence's attribution."""
     prefix, body = split_attribution(sentence.strip().rstrip(".!"))
     parts = _raw_parts(body)
+    if not parts:
+        return []
     if len(parts) == 1 or _kind(parts[0]) != "clause":
         return [_finish(prefix, body)]
     clauses = [parts[0]]

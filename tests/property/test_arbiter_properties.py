@@ -124,3 +124,21 @@ def test_diff_loc_equals_the_generated_plus_and_minus_lines(parts):
 @given(st.text(max_size=300))
 def test_the_diff_parser_never_raises_on_arbitrary_text(text):
     parse_diff(text)
+
+
+WORDS = ["It", "it", "then", "The", "parser", "and", "or", "returns", "429", "p95", "is", "120", "ms", "best",
+         "This", "change", "great", "fixed", "Argentina's", "fell", ".", ",", "?", "(TTFT)", "according", "to"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(WORDS), max_size=30).map(" ".join)),
+       st.booleans())
+def test_claimify_never_raises_and_always_returns_a_valid_response(text, with_evidence):
+    from arbiter.claims import claimify
+
+    manifest = {"manifest_id": "m", "change_id": "c", "evidence_items": [
+        {"evidence_id": "e", "type": "benchmark_result", "content": text[:80], "verification_status": "verified"}],
+        "artifacts": [{"type": "bench_json", "path": "b.json", "json_path": "perf.p95_ms", "value": 120}]}
+    first = claimify(text, policy=POLICY.claims, evidence_manifest=manifest if with_evidence else None).unwrap()
+    assert validate("claimify_response", first) == ()
+    assert claimify(text, policy=POLICY.claims, evidence_manifest=manifest if with_evidence else None).unwrap() == first

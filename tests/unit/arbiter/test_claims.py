@@ -240,3 +240,8 @@ def test_the_issue_phrase_p95_is_120_ms_without_a_benchmark_artifact():
 
 def test_a_participle_fact_is_selected():
     assert select("The limiter is keyed per account.").selected
+
+
+@pytest.mark.parametrize("text", [".", "", "?!", "  \n\n - \n"])
+def test_punctuation_only_text_yields_no_claims(text):
+    assert run(text)["claims"] == []

@@ -133,3 +133,8 @@ def test_non_text_is_an_error():
 def test_blank_lines_between_and_after_files_are_allowed():
     text = added_file("src/a.py", 1) + "\n" + added_file("src/b.py", 2) + "\n\n"
     assert (stats(text).file_count, stats(text).loc) == (2, 3)
+
+
+def test_a_deletion_header_followed_by_a_rename_line_names_the_new_path():
+    text = "diff --git a/x b/x\n--- /dev/null\n+++ /dev/null\nrename to y\n"
+    assert [f.path for f in stats(text).files] == ["y"]
