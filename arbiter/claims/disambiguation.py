@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from arbiter.claims.clauses import subject_of
-from arbiter.claims.text import content_stems
+from arbiter.claims.text import STOPWORDS, content_stems
 
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|him|his|her)\b", re.IGNORECASE)
 _LEADING_DEMONSTRATIVE = re.compile(r"^(this|that|these|those)\s+(?=(is|are|was|were|has|have|had|will|\w+ed|"
@@ -35,8 +35,11 @@ _TIME = re.compile(rf"\b(on {_DAY}|on \d{{4}}-\d{{2}}-\d{{2}}|on {_MONTH} \d{{1,
 _STRUCTURAL = re.compile(r"\b\w+ and \w+ or \w+\b|\b\w+ or \w+ and \w+\b", re.IGNORECASE)
 _ACRONYM_DEF = re.compile(r"\b((?:[A-Za-z][\w-]*\s+){1,6}[A-Za-z][\w-]*)\s+\(([A-Z]{2,6})\)")
 _CHANGE_NOUNS = frozenset({"change", "pr", "patch", "commit", "diff", "plea", "fix"})
+_PREPOSITIONS = frozenset({"in", "on", "at", "for", "with", "from", "by", "of", "to", "since", "after", "before",
+                           "during", "until"})
 _Step = tuple[str, list[str], str | None]  # (text, notes, failure reason)
-_SINGULAR = frozenset({"it", "its", "he", "she", "him", "his", "her", "this", "that"})
+_FAMILY = {"it": "it", "its": "it", "this": "it", "that": "it", "they": "they", "them": "they", "their": "they",
+           "these": "they", "those": "they", "he": "he", "him": "he", "his": "he", "she": "she", "her": "she"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def _apply_references(text: str, context: ClaimContext) -> tuple[str, list[str]]
 def _resolve_demonstratives(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
     for match in _DEMONSTRATIVE_NOUN.finditer(text):
         noun = match.group(2).lower()
+        if noun in STOPWORDS or (match.group(1).lower() == "that" and not _demonstrative_that(text, match)):
+            continue
         if noun in _CHANGE_NOUNS and context.change:
             return _swap(text, match, context.change), [f"'{match.group(0)}' -> '{context.change}'"], None
         if any(re.search(rf"\b{re.escape(noun)}\b", p, re.IGNORECASE) for p in preceding[-2:]):
@@ -98,26 +103,39 @@ def _resolve_demonstratives(text: str, preceding: Sequence[str], context: ClaimC
     return text, [], None
 
 
+def _demonstrative_that(text: str, match: re.Match[str]) -> bool:
+    """'That change ...' or '... in that release': not the complementizer of 'says that the ...'."""
+    before = text[:match.start()].split()
+    return not before or before[-1].lower() in _PREPOSITIONS
+
+
 def _resolve_pronouns(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
+    """Every pronoun takes the one antecedent; pronouns of different families cannot share it."""
     masked = _EXPLETIVE.sub(lambda m: "_" * len(m.group(0)), text)
     lead = _LEADING_DEMONSTRATIVE.match(masked)
-    match = lead or _PRONOUN.search(masked)
-    if match is None:
+    matches = ([lead] if lead else []) + [m for m in _PRONOUN.finditer(masked) if not lead or m.start() >= lead.end()]
+    if not matches:
         return text, [], None
-    pronoun = match.group(1)
+    pronouns = [m.group(1) for m in matches]
+    families = {_FAMILY[p.lower()] for p in pronouns}
+    if len(families) > 1:
+        return text, [], f"referential: {', '.join(repr(p) for p in pronouns)} may name different things"
     antecedent = _antecedent(preceding)
     if antecedent is None:
-        return text, [], f"referential: '{pronoun}' has no antecedent in context"
-    if " and " in antecedent.lower() and pronoun.lower() in _SINGULAR:
-        return text, [], f"referential: '{pronoun}' could mean either part of '{antecedent}'"
-    replacement = antecedent + ("'s" if pronoun.lower() in {"its", "their", "his"} else "")
-    if match.start() > 0:
-        replacement = replacement[:1].lower() + replacement[1:] if replacement.split()[0].lower() in {
-            "the", "a", "an"} else replacement
-    resolved = _swap(text, match, replacement)
-    if _PRONOUN.search(_EXPLETIVE.sub("", resolved)):
-        return resolved, [], f"referential: more than one pronoun in '{text}'"
-    return resolved, [f"'{pronoun}' -> '{antecedent}'"], None
+        return text, [], f"referential: '{pronouns[0]}' has no antecedent in context"
+    if " and " in antecedent.lower() and families != {"they"}:
+        return text, [], f"referential: '{pronouns[0]}' could mean either part of '{antecedent}'"
+    for match in reversed(matches):
+        text = _swap(text, match, _pronoun_form(antecedent, match.group(1), match.start()))
+    return text, [f"'{p}' -> '{antecedent}'" for p in dict.fromkeys(pronouns)], None
+
+
+def _pronoun_form(antecedent: str, pronoun: str, start: int) -> str:
+    """`its` -> `the parser's`; an article is lower-cased inside a sentence."""
+    form = antecedent + ("'s" if pronoun.lower() in {"its", "their", "his"} else "")
+    if start > 0 and form.split()[0].lower() in {"the", "a", "an"}:
+        form = form[:1].lower() + form[1:]
+    return form
 
 
 def _resolve_temporal(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:

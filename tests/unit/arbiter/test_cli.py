@@ -158,3 +158,30 @@ def test_chain_append_and_verify(tmp_path, capsys):
     chain.write_text(json.dumps(entry) + "\n" + lines[1] + "\n")
     code, out, _ = run(["caws", "verify-chain", str(chain)], capsys)
     assert (code, json.loads(out)["first_bad_index"]) == (1, 0)
+
+
+@pytest.mark.parametrize(("case_yaml", "needle"), [
+    ("now: 2026-11-25T12:00:00Z\n", "needs expected_status"),
+    ("expected_status: PASS\nnow: '2026-11-25T12:00:00'\n", "date-time needs a timezone"),
+    ("expected_status: [PASS\n", "malformed YAML"),
+])
+def test_eval_with_a_broken_case_exits_3(tmp_path, capsys, case_yaml, needle):
+    case = tmp_path / "broken"
+    case.mkdir()
+    for name in ("spec.yaml", "change.diff", "rationale.txt", "evidence.json", "gates.json"):
+        (case / name).write_text((EXAMPLES / "01-pass-tier2" / name).read_text())
+    (case / "case.yaml").write_text(case_yaml)
+    code, _, err = run(["caws", "eval", "--cases", str(tmp_path)], capsys)
+    assert code == 3 and needle in err
+
+
+def test_eval_of_a_directory_without_cases_exits_3(tmp_path, capsys):
+    code, _, err = run(["caws", "eval", "--cases", str(tmp_path)], capsys)
+    assert code == 3 and "no case directories" in err
+
+
+def test_a_waivers_file_that_is_not_a_list_exits_3(tmp_path, capsys):
+    argv = files(tmp_path)
+    (tmp_path / "w.json").write_text('{"id": "WV-0001"}')
+    code, _, err = run([*argv, "--waivers", str(tmp_path / "w.json")], capsys)
+    assert code == 3 and "waivers are a list" in err

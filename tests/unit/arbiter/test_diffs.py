@@ -138,3 +138,8 @@ def test_blank_lines_between_and_after_files_are_allowed():
 def test_a_deletion_header_followed_by_a_rename_line_names_the_new_path():
     text = "diff --git a/x b/x\n--- /dev/null\n+++ /dev/null\nrename to y\n"
     assert [f.path for f in stats(text).files] == ["y"]
+
+
+def test_a_removed_line_in_a_hunk_with_no_old_lines_is_an_error():
+    result = parse_diff("--- a/x\n+++ b/x\n@@ -0,0 +1,2 @@\n-a\n")
+    assert isinstance(result, Err) and result.errors[0].rule == "diff.hunk_count"

@@ -62,3 +62,11 @@ def test_waivers_resolved_by_the_service_apply():
     assert waiver_ids(data).unwrap() == ("WV-0001",)
     assert run(data, waivers=[waiver(gates=["scope_boundary"])]).unwrap()["status"] == "PASS"
     assert isinstance(waiver_ids(body(waiver_ids="WV-0001")), Err)
+
+
+def test_a_body_that_is_not_an_object_or_lacks_a_spec_is_rejected():
+    assert run(["not", "an", "object"]).errors[0].rule == "request.type"
+    data = body()
+    del data["working_spec"]
+    assert [e.path for e in run(data).errors] == ["$.working_spec"]
+    assert run(body(candidates="x", diff=None)).errors[0].rule == "plea.shape"

@@ -153,3 +153,19 @@ def test_waiver_lists_report_every_error_path_and_duplicates():
 def test_yaml_timestamps_are_accepted_as_times():
     data = waiver_data(expires_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert parse_waiver(data).unwrap().expires_at == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def test_waiver_lists_must_be_lists_of_mappings():
+    assert parse_waivers(None).unwrap() == ()
+    assert parse_waivers({"id": "WV-0001"}).errors[0].path == "$"
+    assert parse_waivers(["WV-0001"]).errors[0].path == "$[0]"
+
+
+def test_a_naive_yaml_timestamp_is_utc_as_yaml_defines():
+    data = waiver_data(expires_at=dt.datetime(2026, 12, 1))
+    assert parse_waiver(data).unwrap().expires_at == dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def test_a_time_string_without_a_zone_is_rejected():
+    result = parse_waiver(waiver_data(expires_at="2026-12-01T00:00:00"))
+    assert isinstance(result, Err) and result.errors[0].path == "$.expires_at"
