@@ -1,4 +1,4 @@
-"""The verdict record (CONTRACTS 2.5): trust score, reasoning, waiver info and the id.
+"""The verdict record (CONTRACTS 2.5): per-plea results, trust score, reasoning, waiver info, id.
 
 `verdict_id` is `CAWS-VERDICT-` + 16 base32 characters of the SHA-256 of the inputs (spec,
 pleas, waivers, policy, Judge artifact, `now`), so the same inputs give the same record. The
@@ -12,15 +12,45 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from arbiter.codec import format_time, normalize, short_id
-from arbiter.judge import CLAUSES, Judge
+from arbiter.judge import CLAUSES, Judge, JudgeScore
+from arbiter.pleas import CheckedPlea
 from arbiter.policy import Policy
 from arbiter.schema import validate
 from arbiter.spec import WorkingSpec
-from arbiter.verdict import Examination
 from arbiter.waivers import Eligibility, Waiver
+
+
+@dataclass(frozen=True)
+class Violation:
+    gate: str
+    message: str
+    waivable: bool
+    waived_by: str | None
+
+
+@dataclass(frozen=True)
+class Examination:
+    """Everything decided about one plea."""
+
+    checked: CheckedPlea
+    status: str
+    violations: tuple[Violation, ...]
+    effective_files: int
+    effective_loc: int
+    judge: JudgeScore
+
+    @property
+    def candidate_id(self) -> str:
+        return self.checked.plea.candidate_id
+
+    @property
+    def within_budget(self) -> bool:
+        stats = self.checked.stats
+        return stats.file_count <= self.effective_files and stats.loc <= self.effective_loc
 
 
 class InvalidRecord(RuntimeError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from arbiter.examine import Finding, check_budget, check_naming, check_scope
@@ -24,43 +23,15 @@ from arbiter.gates import (
     check_provenance,
     check_tests,
 )
-from arbiter.judge import DeterministicJudge, Judge, JudgeScore, render_candidate, render_prompt
+from arbiter.judge import DeterministicJudge, Judge, render_candidate, render_prompt
 from arbiter.pleas import CheckedPlea, Plea, check_pleas
 from arbiter.policy import GATES, Policy
+from arbiter.record import Examination, Violation, build_record
 from arbiter.result import Err, Ok, Result
 from arbiter.spec import WorkingSpec
 from arbiter.waivers import Eligibility, Waiver, applicable, assess, effective_budget
 
 STATUS_RANK = {"PASS": 0, "WAIVER_REQUIRED": 1, "FAIL": 2}
-
-
-@dataclass(frozen=True)
-class Violation:
-    gate: str
-    message: str
-    waivable: bool
-    waived_by: str | None
-
-
-@dataclass(frozen=True)
-class Examination:
-    """Everything decided about one plea."""
-
-    checked: CheckedPlea
-    status: str
-    violations: tuple[Violation, ...]
-    effective_files: int
-    effective_loc: int
-    judge: JudgeScore
-
-    @property
-    def candidate_id(self) -> str:
-        return self.checked.plea.candidate_id
-
-    @property
-    def within_budget(self) -> bool:
-        stats = self.checked.stats
-        return stats.file_count <= self.effective_files and stats.loc <= self.effective_loc
 
 
 def decide(violations: Sequence[Violation]) -> str:
@@ -137,8 +108,6 @@ def adjudicate(spec: WorkingSpec, pleas: Sequence[Plea], *, change_id: str, now:
     Returns `Err` with field paths for invalid pleas; otherwise the schema-valid verdict record,
     identical for identical inputs (its `verdict_id` is derived from them).
     """
-    from arbiter.record import build_record  # record imports this module's types
-
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     checked = check_pleas(pleas, path)
