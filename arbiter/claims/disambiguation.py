@@ -1,7 +1,8 @@
 """Claimify stage 2, disambiguation: resolve references from the given context, or give up.
 
 Resolved only where readers would agree: a pronoun takes the subject of the nearest preceding
-sentence (unless that subject is itself a coordination, e.g. "the parser and the lexer"); a
+sentence when that sentence has exactly one (not "the parser and the lexer", not two clauses
+with different subjects); a demonstrative pronoun ("This keeps ...") is never guessed; a
 temporal reference ("then", "at that time") takes the one time expression of the nearest
 preceding sentence that has any; "this change" takes `context.change`; any phrase in
 `context.references` is replaced as given; a defined acronym gains its expansion as bracketed
@@ -15,11 +16,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from arbiter.claims.clauses import subject_of
+from arbiter.claims.clauses import split_attribution, split_clauses, subject_of
 from arbiter.claims.text import STOPWORDS, content_stems
 
 _PRONOUN = re.compile(r"\b(it|its|they|them|their|he|she|him|his|her)\b", re.IGNORECASE)
-_LEADING_DEMONSTRATIVE = re.compile(r"^(this|that|these|those)\s+(?=(is|are|was|were|has|have|had|will|\w+ed|"
+_LEADING_DEMONSTRATIVE = re.compile(r"^(this|that|these|those)(?=\s+(is|are|was|were|has|have|had|will|\w+ed|"
                                     r"\w+s)\b)", re.IGNORECASE)
 _DEMONSTRATIVE_NOUN = re.compile(r"\b(this|that|these|those)\s+([a-z][\w-]*)", re.IGNORECASE)
 _EXPLETIVE = re.compile(r"\bit\s+(is|was|seems|appears|takes|took)\s+(\w+\s+)?(that|to|likely|possible|clear|"
@@ -35,11 +36,13 @@ _TIME = re.compile(rf"\b(on {_DAY}|on \d{{4}}-\d{{2}}-\d{{2}}|on {_MONTH} \d{{1,
 _STRUCTURAL = re.compile(r"\b\w+ and \w+ or \w+\b|\b\w+ or \w+ and \w+\b", re.IGNORECASE)
 _ACRONYM_DEF = re.compile(r"\b((?:[A-Za-z][\w-]*\s+){1,6}[A-Za-z][\w-]*)\s+\(([A-Z]{2,6})\)")
 _CHANGE_NOUNS = frozenset({"change", "pr", "patch", "commit", "diff", "plea", "fix"})
+_ADVERBS = frozenset({"also", "still", "now", "only", "just", "already", "really", "currently", "finally", "again",
+                      "even", "thus", "then", "further"})
 _PREPOSITIONS = frozenset({"in", "on", "at", "for", "with", "from", "by", "of", "to", "since", "after", "before",
                            "during", "until"})
 _Step = tuple[str, list[str], str | None]  # (text, notes, failure reason)
-_FAMILY = {"it": "it", "its": "it", "this": "it", "that": "it", "they": "they", "them": "they", "their": "they",
-           "these": "they", "those": "they", "he": "he", "him": "he", "his": "he", "she": "she", "her": "she"}
+_FAMILY = {"it": "it", "its": "it", "they": "they", "them": "they", "their": "they", "he": "he", "him": "he",
+           "his": "he", "she": "she", "her": "she"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def _apply_references(text: str, context: ClaimContext) -> tuple[str, list[str]]
 
 
 def _resolve_demonstratives(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
+    """`this change` -> context.change; `this limiter` -> `the limiter` if named just before; else give up."""
+    lead = _LEADING_DEMONSTRATIVE.match(text)
     for match in _DEMONSTRATIVE_NOUN.finditer(text):
         noun = match.group(2).lower()
         if noun in STOPWORDS or (match.group(1).lower() == "that" and not _demonstrative_that(text, match)):
@@ -99,7 +104,11 @@ def _resolve_demonstratives(text: str, preceding: Sequence[str], context: ClaimC
             return _swap(text, match, context.change), [f"'{match.group(0)}' -> '{context.change}'"], None
         if any(re.search(rf"\b{re.escape(noun)}\b", p, re.IGNORECASE) for p in preceding[-2:]):
             return _swap(text, match, f"the {match.group(2)}"), [f"'{match.group(0)}' refers back"], None
+        if lead and match.start() == 0:  # "This keeps ...": a whole earlier statement; readers would not agree
+            return text, [], f"referential: '{lead.group(1)}' stands for an earlier statement the text does not name"
         return text, [], f"referential: '{match.group(0)}' has no antecedent in context"
+    if lead:
+        return text, [], f"referential: '{lead.group(1)}' stands for an earlier statement the text does not name"
     return text, [], None
 
 
@@ -112,17 +121,19 @@ def _demonstrative_that(text: str, match: re.Match[str]) -> bool:
 def _resolve_pronouns(text: str, preceding: Sequence[str], context: ClaimContext) -> _Step:
     """Every pronoun takes the one antecedent; pronouns of different families cannot share it."""
     masked = _EXPLETIVE.sub(lambda m: "_" * len(m.group(0)), text)
-    lead = _LEADING_DEMONSTRATIVE.match(masked)
-    matches = ([lead] if lead else []) + [m for m in _PRONOUN.finditer(masked) if not lead or m.start() >= lead.end()]
+    matches = list(_PRONOUN.finditer(masked))
     if not matches:
         return text, [], None
     pronouns = [m.group(1) for m in matches]
     families = {_FAMILY[p.lower()] for p in pronouns}
     if len(families) > 1:
         return text, [], f"referential: {', '.join(repr(p) for p in pronouns)} may name different things"
-    antecedent = _antecedent(preceding)
-    if antecedent is None:
+    candidates = _antecedents(preceding)
+    if not candidates:
         return text, [], f"referential: '{pronouns[0]}' has no antecedent in context"
+    if len(candidates) > 1 and families != {"they"}:
+        return text, [], f"referential: '{pronouns[0]}' could mean {' or '.join(repr(c) for c in candidates)}"
+    antecedent = " and ".join(candidates)
     if " and " in antecedent.lower() and families != {"they"}:
         return text, [], f"referential: '{pronouns[0]}' could mean either part of '{antecedent}'"
     for match in reversed(matches):
@@ -151,12 +162,26 @@ def _resolve_temporal(text: str, preceding: Sequence[str], context: ClaimContext
     return text, [], f"referential (temporal): '{match.group(1)}' has no antecedent in context"
 
 
-def _antecedent(preceding: Sequence[str]) -> str | None:
+def _antecedents(preceding: Sequence[str]) -> tuple[str, ...]:
+    """Clause subjects of the nearest preceding sentence that has any: one is a consensus, more are not."""
     for sentence in reversed(preceding[-2:]):
-        subject = subject_of(sentence).strip(" ,")
-        if content_stems(subject) and not _LEADING_DEMONSTRATIVE.match(subject + " is"):
-            return subject
-    return None
+        subjects: list[str] = []
+        for clause in split_clauses(sentence):
+            subject = _noun_subject(subject_of(split_attribution(clause)[1]))
+            if subject and subject.lower() not in (s.lower() for s in subjects):
+                subjects.append(subject)
+        if subjects:
+            return tuple(subjects)
+    return ()
+
+
+def _noun_subject(subject: str) -> str:
+    """The subject without trailing adverbs ('the parser also' -> 'the parser'); '' for pronouns."""
+    words = subject.strip(" ,").split()
+    while words and words[-1].lower() in _ADVERBS:
+        words.pop()
+    subject = " ".join(words)
+    return subject if content_stems(subject) and not _LEADING_DEMONSTRATIVE.match(subject + " is") else ""
 
 
 def _swap(text: str, match: re.Match[str], replacement: str) -> str:

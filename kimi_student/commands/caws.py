@@ -51,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--file", type=Path)
     claimify.add_argument("--evidence", type=Path, help="evidence manifest JSON to verify claims against")
     claimify.add_argument("--context", type=Path, help="context JSON: prior_text, change, references")
+    claimify.add_argument("--change", help="what 'this change' refers to, e.g. 'change FEAT-42' (sets context.change)")
     claimify.add_argument("--policy", type=Path)
     claimify.set_defaults(func=_claimify)
 
@@ -151,8 +152,10 @@ def _claimify(args: argparse.Namespace) -> int:
     errors = [d for r in (policy, text, evidence, context) if isinstance(r, Err) for d in r.errors]
     if errors:
         return _invalid(errors)
-    result = claimify(text.value, policy=policy.value.claims, context=context.value,
-                      evidence_manifest=evidence.value)
+    ctx = context.value
+    if args.change:
+        ctx = {**(ctx if isinstance(ctx, dict) else {}), "change": args.change}
+    result = claimify(text.value, policy=policy.value.claims, context=ctx, evidence_manifest=evidence.value)
     if isinstance(result, Err):
         return _invalid(result.errors)
     _emit(result.value)

@@ -99,3 +99,23 @@ def test_element_coverage_penalizes_a_negation_mismatch():
 ])
 def test_that_is_a_reference_only_as_a_demonstrative(sentence, status):
     assert resolved(sentence, []).status == status
+
+
+@pytest.mark.parametrize("sentence", ["This is the fastest limiter we shipped.", "This keeps shared IPs usable."])
+def test_a_demonstrative_pronoun_is_never_guessed(sentence):
+    result = resolved(sentence, ["The limiter is keyed per account."])
+    assert result.status == "cannot_disambiguate" and "earlier statement" in result.reason
+
+
+def test_a_pronoun_after_a_sentence_with_two_subjects_is_not_guessed():
+    result = resolved("It also cut database load by 30%.", ["The p95 latency stayed at 42 ms and all tests pass."])
+    assert result.status == "cannot_disambiguate"
+    assert "'The p95 latency' or 'All tests'" in result.reason
+
+
+def test_a_demonstrative_noun_named_just_before_refers_back():
+    assert resolved("These tests pass.", ["We added tests."]).text == "The tests pass."
+
+
+def test_trailing_adverbs_are_not_part_of_the_antecedent():
+    assert resolved("It was replaced.", ["The old limiter also failed."]).text == "The old limiter was replaced."

@@ -185,3 +185,9 @@ def test_a_waivers_file_that_is_not_a_list_exits_3(tmp_path, capsys):
     (tmp_path / "w.json").write_text('{"id": "WV-0001"}')
     code, _, err = run([*argv, "--waivers", str(tmp_path / "w.json")], capsys)
     assert code == 3 and "waivers are a list" in err
+
+
+def test_claimify_change_flag_resolves_this_change(capsys):
+    code, out, _ = run(["caws", "claimify", "--change", "change FEAT-42", "--text", "This change adds a limiter."],
+                       capsys)
+    assert code == 0 and [c["statement"] for c in json.loads(out)["claims"]] == ["Change FEAT-42 adds a limiter."]
