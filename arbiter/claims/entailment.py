@@ -41,8 +41,9 @@ def _triage(support: float, contradict: float) -> Triage:
     return Triage(support, contradict, round(max(0.0, 1.0 - support - contradict), 4))
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= max(1e-9, 0.005 * max(abs(a), abs(b)))
+def _same(claimed: Quantity, stated: Quantity) -> bool:
+    """Equal at the precision the claim is written in: "25.5%" matches 25.52, "214" never 215."""
+    return abs(claimed.value - stated.value) <= claimed.tolerance + 1e-9
 
 
 def _aligned(q: Quantity, e: Quantity) -> bool:
@@ -60,7 +61,7 @@ def compare_numbers(claim: str, evidence: str) -> str:
     verdicts = []
     for q in claimed:
         rivals = [e for e in stated if _aligned(q, e)]
-        if any(_same(q.value, e.value) for e in rivals):
+        if any(_same(q, e) for e in rivals):
             verdicts.append("match")
         elif rivals:
             return "mismatch"

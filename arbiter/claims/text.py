@@ -117,7 +117,8 @@ def has_negation(text: str) -> bool:
 class Quantity:
     value: float
     unit: str | None
-    key: frozenset[str]  # content stems just before the number (what it measures)
+    key: frozenset[str]  # content stems around the number: what it measures or counts
+    tolerance: float = 0.0  # half a unit of its last written digit ("120" -> 0.5, "1.2 s" -> 50 ms)
 
 
 def quantities(text: str) -> list[Quantity]:
@@ -126,14 +127,31 @@ def quantities(text: str) -> list[Quantity]:
     for match in _QUANTITY.finditer(text):
         raw, unit = match.group(1).replace(",", ""), (match.group(2) or "").lower() or None
         unit = _UNIT_ALIASES.get(unit, unit) if unit else None
-        value = float(raw)
+        value, factor = float(raw), 1.0
         if unit in _UNIT_SCALE:
             unit, factor = _UNIT_SCALE[unit]
             value *= factor
+        decimals = len(raw.split(".", 1)[1]) if "." in raw else 0
+        tolerance = 0.5 * 10 ** -decimals * factor
         before = [s for s in _ordered_stems(text[last_end:match.start()]) if s != unit]
-        found.append(Quantity(value, unit, frozenset(before[-3:])))
-        last_end = match.end()
+        counted, used = _counted(text[match.end():])
+        found.append(Quantity(value, unit, frozenset(before[-3:]) | counted, tolerance))
+        last_end = match.end() + used
     return found
+
+
+_COUNTED = re.compile(r"\s*([A-Za-z][\w'-]*)")
+
+
+def _counted(rest: str) -> tuple[frozenset[str], int]:
+    """What a bare count counts: up to two words right after it ('214 auth tests'), stopping at a
+    stopword, a number or punctuation so the next clause's words are never taken. Also returns
+    how many characters those words span, so the next number's context starts after them."""
+    out, used = [], 0
+    while len(out) < 2 and (word := _COUNTED.match(rest, used)) and word.group(1).lower() not in STOPWORDS:
+        out.append(stem(word.group(1)))
+        used = word.end()
+    return frozenset(out), used
 
 
 def _ordered_stems(text: str) -> list[str]:

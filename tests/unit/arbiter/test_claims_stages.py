@@ -119,3 +119,17 @@ def test_a_demonstrative_noun_named_just_before_refers_back():
 
 def test_trailing_adverbs_are_not_part_of_the_antecedent():
     assert resolved("It was replaced.", ["The old limiter also failed."]).text == "The old limiter was replaced."
+
+
+@pytest.mark.parametrize(("claim", "evidence_text", "verdict"), [
+    ("All 214 auth tests pass.", "CI run 881: 214 auth tests passed, 0 failed.", "match"),
+    ("All 215 auth tests pass.", "CI run 881: 214 auth tests passed, 0 failed.", "mismatch"),
+    ("Inflation reached 25.5%.", "Inflation reached 25.52%.", "match"),
+    ("Inflation reached 25.5%.", "Inflation reached 25.6%.", "mismatch"),
+    ("The build takes 1.2 s.", "The build takes 1234 ms.", "match"),
+    ("The p50 is 120 ms.", "p50 is 80 ms and p95 is 120 ms", "mismatch"),
+    ("The endpoint answers in 20 ms.", "The endpoint answers quickly.", "unknown"),
+    ("The endpoint answers quickly.", "It answers in 20 ms.", "none"),
+])
+def test_numbers_compare_by_what_they_count_at_the_claims_precision(claim, evidence_text, verdict):
+    assert compare_numbers(claim, evidence_text) == verdict
