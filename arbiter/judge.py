@@ -29,6 +29,10 @@ class JudgeScore:
     score: float
     clauses: Mapping[str, float]
 
+    def to_dict(self) -> dict[str, object]:
+        """The `POST /caws/judge/score` response shape: {"score", "clauses": {name: prob}}."""
+        return {"score": self.score, "clauses": {c: self.clauses.get(c, 0.0) for c in CLAUSES}}
+
 
 @runtime_checkable
 class Judge(Protocol):

@@ -31,6 +31,8 @@ _FACT_WORDS = frozenset({"latency", "throughput", "p50", "p90", "p95", "p99", "t
                          "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
                          "friday", "saturday", "sunday", "yesterday", "today", "one", "two", "three", "four",
                          "five", "six", "seven", "eight", "nine", "ten", "hundred", "thousand", "million", "billion"})
+_DO_VERB = re.compile(r"\b(?:does|do|did|will|can|cannot|doesn't|don't|didn't|won't|can't)\s+(?:not\s+)?[a-z]{3,}",
+                      re.IGNORECASE)
 _CODE = re.compile(r"`[^`]+`|\b\w+\(\)|\b\w+_\w+\b|\b\w+\.\w{1,5}\b|\w/\w|\b[a-z]+[A-Z]\w*\b|--\w+")
 
 
@@ -54,7 +56,7 @@ def anchors(clause: str) -> list[str]:
     low = {t.lower() for t in tokens}
     if low & _FACT_WORDS:
         found.append("measure_or_date")
-    if any(is_verb(t) and t not in AUXILIARIES for t in low):
+    if any(is_verb(t) and t not in AUXILIARIES for t in low) or _DO_VERB.search(clause):
         found.append("event")
     return found
 

@@ -245,3 +245,7 @@ def test_a_participle_fact_is_selected():
 @pytest.mark.parametrize("text", [".", "", "?!", "  \n\n - \n"])
 def test_punctuation_only_text_yields_no_claims(text):
     assert run(text)["claims"] == []
+
+
+def test_a_negated_do_verb_fact_is_selected():
+    assert select("The limiter does not key per IP.").selected

@@ -197,3 +197,10 @@ def test_request_bodies_give_one_top_level_plea_or_candidates_never_both():
 def test_a_top_level_plea_reports_paths_from_the_root():
     result = adjudicate(spec(), [plea(diff="prose")], change_id="x", now=NOW, policy=policy(), path="$")
     assert isinstance(result, Err) and result.errors[0].path == "$.diff: line 1"
+
+
+def test_a_judge_score_serializes_to_the_judge_score_response_shape():
+    scored = DeterministicJudge().score("prompt", "files: 1 of 3\nloc: 5 of 30\nevidence items: 2\n")
+    shape = scored.to_dict()
+    assert set(shape) == {"score", "clauses"} and list(shape["clauses"]) == list(CLAUSES)
+    assert shape["clauses"]["BUDGET_ADHERENCE"] == 0.9 and shape["clauses"]["EVIDENCE_COMPLETENESS"] == 0.7
