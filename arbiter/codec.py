@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from arbiter.result import Diagnostic, Err, Ok, Result, err
+from arbiter.result import Ok, Result, err
 
 
 def parse_structured(text: str, rule_prefix: str) -> Result[Any]:
@@ -89,7 +89,3 @@ def format_time(value: dt.datetime) -> str:
     """UTC, seconds precision kept as given, `Z` suffix."""
     text = value.astimezone(dt.UTC).isoformat()
     return text.replace("+00:00", "Z")
-
-
-def first_errors(result: Result[Any]) -> tuple[Diagnostic, ...]:
-    return result.errors if isinstance(result, Err) else ()

@@ -8,12 +8,11 @@ Rule ids are a public contract: renaming one is a breaking change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -69,20 +68,3 @@ class InvalidInput(ValueError):
 
 def err(rule: str, path: str, message: str) -> Err:
     return Err((Diagnostic(rule, path, message),))
-
-
-def then(result: Result[T], fn: Callable[[T], Result[U]]) -> Result[U]:
-    """Chain a check: `fn` only sees values that passed the step before."""
-    return fn(result.value) if isinstance(result, Ok) else result
-
-
-def collect(results: Iterable[Result[T]]) -> Result[tuple[T, ...]]:
-    """All values if every result is Ok, else every error from every Err."""
-    values: list[T] = []
-    errors: list[Diagnostic] = []
-    for result in results:
-        if isinstance(result, Ok):
-            values.append(result.value)
-        else:
-            errors.extend(result.errors)
-    return Err(tuple(errors)) if errors else Ok(tuple(values))

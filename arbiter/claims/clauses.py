@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from arbiter.claims.text import AUXILIARIES, is_verb
+from arbiter.claims.text import is_verb
 
 _JOINT = re.compile(r"\s*;\s*|,?\s+(?:and|but|whereas)\s+|,\s+while\s+", re.IGNORECASE)
 _ATTRIBUTION = re.compile(
@@ -100,7 +100,3 @@ def _finish(prefix: str, clause: str) -> str:
         return f"{prefix}{clause}."
     first = clause.split()[0] if clause.split() else ""
     return (clause[:1].upper() + clause[1:] if first.isalpha() else clause) + "."
-
-
-def has_aux(tokens: list[str]) -> bool:
-    return any(t.lower() in AUXILIARIES for t in tokens)
