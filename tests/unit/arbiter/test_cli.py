@@ -191,3 +191,18 @@ def test_claimify_change_flag_resolves_this_change(capsys):
     code, out, _ = run(["caws", "claimify", "--change", "change FEAT-42", "--text", "This change adds a limiter."],
                        capsys)
     assert code == 0 and [c["statement"] for c in json.loads(out)["claims"]] == ["Change FEAT-42 adds a limiter."]
+
+
+def test_the_console_script_returns_the_status_exit_codes(tmp_path):
+    import subprocess
+    import sys
+
+    over = diff(["src/auth/a.py", "src/auth/b.py", "src/auth/c.py", "src/auth/d.py"])
+    argv = files(tmp_path, spec=spec_data(**budget(3, 100)), change=over)
+    done = subprocess.run([sys.executable, "-m", "kimi_student", *argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 2 and json.loads(done.stdout)["status"] == "WAIVER_REQUIRED"
+    (tmp_path / "change.diff").write_text("not a diff")
+    done = subprocess.run([sys.executable, "-m", "kimi_student", *argv], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert done.returncode == 3 and "diff.not_a_diff" in done.stderr
