@@ -82,3 +82,17 @@ caws-test: $(STAMP)
 
 bench-caws: $(STAMP)
 	$(PY) bench/bench_adjudication.py
+
+# ---- serving: the OpenAI-compatible API (bootstraps the toy models on first use) -------------------
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SERVE_ARTIFACTS ?= artifacts
+
+.PHONY: serve bench-serve
+
+serve: $(STAMP)
+	test -f $(SERVE_ARTIFACTS)/worker/manifest.json || $(KS) bootstrap --profile toy --artifacts $(SERVE_ARTIFACTS)
+	$(KS) serve --host $(HOST) --port $(PORT) --artifacts $(SERVE_ARTIFACTS)
+
+bench-serve: $(STAMP)
+	$(PY) bench/bench_serve.py --artifacts $(SERVE_ARTIFACTS)

@@ -14,7 +14,7 @@ import sys
 from kimi_student import __version__
 
 # Command groups, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("data", "tokenizer", "models", "caws", "train", "bootstrap")
+COMMAND_MODULES: tuple[str, ...] = ("data", "tokenizer", "models", "caws", "train", "bootstrap", "serve")
 
 
 class CommandError(Exception):

@@ -1,0 +1,63 @@
+"""Model backends: a model plus a KV cache of independent rows, token ids in, logits out.
+
+This is the whole interface another backend (onnxruntime, Core ML) has to implement:
+
+    allocate(rows, seq_len)            reserve caches for `rows` sequences of up to `seq_len` tokens
+    forward(tokens, positions, row0)   tokens/positions [B, T] (each row at its own absolute positions)
+                                       -> logits [B, T, V] float32; reads and writes cache rows
+                                       row0 .. row0+B-1. Slots at positions beyond a row's current
+                                       one may hold stale K/V: they must be masked, never read.
+    copy_row(src, dst)                 copy one row's cache (n > 1 prompts, compaction)
+
+The engine owns everything else: scheduling, sampling, speculation, grammars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from modeling.checkpoint import load_artifact
+from modeling.model import Transformer
+
+
+class Backend(Protocol):
+    vocab_size: int
+    max_seq_len: int
+
+    def allocate(self, rows: int, seq_len: int) -> None: ...
+
+    def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor: ...
+
+    def copy_row(self, src: int, dst: int) -> None: ...
+
+
+class TorchBackend:
+    """Our `Transformer` on the CPU (or any torch device), fp32 by default."""
+
+    def __init__(self, model: Transformer):
+        self.model = model.eval()
+        self.vocab_size = model.config.vocab_size
+        self.max_seq_len = model.config.max_seq_len
+
+    @classmethod
+    def from_artifact(cls, path: str | Path, role: str | None = None) -> TorchBackend:
+        model, _ = load_artifact(path, role=role)
+        return cls(model)
+
+    def allocate(self, rows: int, seq_len: int) -> None:
+        self.model.setup_caches(rows, seq_len)
+
+    @torch.inference_mode()
+    def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor:
+        return self.model(tokens, positions, cache_row0=row0).float()
+
+    @torch.inference_mode()
+    def copy_row(self, src: int, dst: int) -> None:
+        for layer in self.model.model.layers:
+            cache = layer.self_attn.kv_cache
+            cache.k_cache[dst].copy_(cache.k_cache[src])
+            cache.v_cache[dst].copy_(cache.v_cache[src])

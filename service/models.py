@@ -1,0 +1,126 @@
+"""The served models: one engine per role found under the artifacts directory.
+
+`ModelSet.check()` runs before the server accepts connections (cheap: manifests only) and refuses to
+start on a broken setup, such as a Worker and Drafter with different tokenizers. `load()` builds the
+engines (in a background thread by default, so /health answers and /ready says 503 meanwhile).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modeling.chat import SPECIAL_TOKENS
+from modeling.tokenizer import KSTokenizer
+from service.engine.backend import TorchBackend
+from service.engine.constrained import Grammars
+from service.engine.core import Engine
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALIAS_PREFIX = "kimi-student-"  # "kimi-student-worker" names the worker too
+
+
+class SetupError(Exception):
+    """The artifacts cannot be served as configured; the server refuses to start."""
+
+
+@dataclass
+class ServedModel:
+    name: str
+    engine: Engine
+    tokenizer: KSTokenizer
+    grammars: Grammars
+    special_ids: dict[str, int]
+    manifest: dict[str, Any]
+    created: int
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    return json.loads((directory / "manifest.json").read_text())
+
+
+class ModelSet:
+    def __init__(self, settings: Settings, metrics: Metrics):
+        self.settings, self.metrics = settings, metrics
+        root = settings.artifacts
+        self.roles = [r for r in settings.models if (root / r / "manifest.json").is_file()]
+        self.speculative = settings.speculative
+        self.models: dict[str, ServedModel] = {}
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> None:
+        """Fail fast: no servable artifact, or a drafter whose tokenizer differs from the worker's."""
+        root = self.settings.artifacts
+        if not self.roles:
+            raise SetupError(f"no model artifacts under {root}/ (looked for {self.settings.models}); "
+                             "run `kimi-student bootstrap --profile toy` first")
+        if self.speculative == "draft" and "worker" in self.roles:
+            drafter = root / "drafter"
+            if not (drafter / "manifest.json").is_file():
+                log.warning("no drafter artifact at %s: speculative decoding falls back to n-gram lookup", drafter)
+                self.speculative = "ngram"
+                return
+            worker_sha = read_manifest(root / "worker").get("tokenizer_sha256")
+            drafter_sha = read_manifest(drafter).get("tokenizer_sha256")
+            if worker_sha is None or worker_sha != drafter_sha:
+                raise SetupError(f"worker and drafter tokenizers differ ({worker_sha} vs {drafter_sha}); "
+                                 "speculative decoding needs one tokenizer (or use --speculative ngram|off)")
+
+    @property
+    def ready(self) -> bool:
+        return self.error is None and set(self.models) == set(self.roles)
+
+    def load(self, background: bool) -> None:
+        if background:
+            self._thread = threading.Thread(target=self._load_all, name="model-loader", daemon=True)
+            self._thread.start()
+        else:
+            self._load_all(raise_errors=True)
+
+    def _load_all(self, raise_errors: bool = False) -> None:
+        for role in self.roles:
+            try:
+                self.models[role] = self._load(role)
+                log.info("loaded %s", role)
+            except Exception as exc:
+                self.error = f"{role}: {exc}"
+                log.exception("cannot load %s", role)
+                if raise_errors:
+                    raise
+                return
+
+    def _load(self, role: str) -> ServedModel:
+        s, root = self.settings, self.settings.artifacts
+        tokenizer = KSTokenizer.load(root / role)
+        backend = TorchBackend.from_artifact(root / role, role=role)
+        speculative = self.speculative if role == "worker" else "off"
+        drafter = TorchBackend.from_artifact(root / "drafter", role="drafter") if speculative == "draft" else None
+        engine = Engine(
+            backend, end_id=tokenizer.end_id, max_num_seqs=s.max_num_seqs, max_queue=s.max_queue,
+            max_model_len=s.max_model_len, speculative=speculative, drafter=drafter,
+            num_speculative_tokens=s.num_speculative_tokens, adaptive_gamma=s.adaptive_speculation,
+            ngram_max=s.ngram_max, ngram_min=s.ngram_min, observer=self.metrics.observer(role),
+        )
+        engine.start()
+        special = {t: tokenizer.tk.token_to_id(t) for t in SPECIAL_TOKENS}
+        return ServedModel(role, engine, tokenizer, Grammars(tokenizer.token_bytes, special), special,
+                           read_manifest(root / role), int(time.time()))
+
+    def resolve(self, name: str) -> str | None:
+        role = name.removeprefix(ALIAS_PREFIX)
+        return role if role in self.roles else None
+
+    def shutdown(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        for m in self.models.values():
+            m.engine.shutdown()
