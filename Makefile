@@ -83,6 +83,30 @@ caws-test: $(STAMP)
 bench-caws: $(STAMP)
 	$(PY) bench/bench_adjudication.py
 
+# ---- models: tokenizer, training, the toy portfolio ------------------------------------------------
+ARTIFACTS ?= artifacts
+EXTRACTED ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
+
+.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train
+
+bootstrap: $(STAMP)
+	$(KS) bootstrap --profile $(PROFILE) --artifacts $(ARTIFACTS)
+
+bootstrap-tiny: $(STAMP)
+	$(KS) bootstrap --profile tiny --artifacts $(ARTIFACTS)-tiny
+
+teacher: $(STAMP)
+	$(KS) train teacher --config teacher_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/teacher
+
+worker: $(STAMP)
+	$(KS) train worker --config worker_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker
+
+drafter: $(STAMP)
+	$(KS) train drafter --config drafter_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/drafter
+
+bench-train: $(STAMP)
+	$(PY) bench/bench_train.py
+
 # ---- serving: the OpenAI-compatible API (bootstraps the toy models on first use) -------------------
 HOST ?= 127.0.0.1
 PORT ?= 8000

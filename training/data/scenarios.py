@@ -41,8 +41,11 @@ def _search_primary(ep: Episode, structure: str) -> Primary:
         args["top_k"] = rng.randint(1, 5)
         hints = ep.say("hint_recency", recency=args["recency"]) + ep.say("hint_top_k", top_k=args["top_k"])
     elif structure == "nested_args":
-        args["filters"] = {"kind": doc.kind, **({"lang": doc.lang} if rng.random() < 0.5 else {})}
+        args["filters"] = {"kind": doc.kind}
         hints = ep.say("hint_kind", kind=doc.kind)
+        if rng.random() < 0.5:
+            args["filters"]["lang"] = doc.lang
+            hints += ep.say("hint_lang", language=doc.lang)
     elif structure == "arrays":
         term = rng.choice([m for m in MODULES if m != doc.module])
         args["exclude"] = [term]
@@ -97,7 +100,7 @@ def _file_primary(ep: Episode, structure: str, path: str) -> Primary:
     note_path = f"notes/{path.split('/')[-1].removesuffix('.py')}-{rng.randint(1, 99)}.md"
     content = f"Reviewed {path}: {facts['lines']} lines, {len(facts['defs'])} functions."
     args = {"path": note_path, "content": content, "append": rng.random() < 0.5}
-    hints = ep.say("hint_append") if args["append"] else ""
+    hints = ep.say("hint_append") if args["append"] else ep.say("hint_overwrite")
     return "file.write", args, ep.say("task_write", path=note_path, content=content) + hints, _answer_write
 
 
@@ -154,8 +157,8 @@ def _code_hints(ep: Episode, args: dict[str, Any]) -> str:
         hints += ep.say("hint_timeout", timeout_ms=args["timeout_ms"])
     if "argv" in args:
         hints += ep.say("hint_args", argv=" ".join(args["argv"]))
-    if "GREETING" in args.get("env", {}):
-        hints += ep.say("hint_env", greeting=args["env"]["GREETING"])
+    for name, value in args.get("env", {}).items():
+        hints += ep.say("hint_env", name=name, value=value)
     return hints
 
 
@@ -178,7 +181,9 @@ def _retry_note(ep: Episode, result: dict[str, Any]) -> str:
     return ep.say("retry_note", error=result.get("error", "error"))
 
 
-def _run_primary(ep: Episode, complexity: str, make: Callable[[], Primary], broken: Callable[[Primary], Primary]) -> None:
+def _run_primary(ep: Episode, complexity: str, make: Callable[[], Primary],
+                 broken: Callable[[Primary], tuple[dict[str, Any], str]] | None = None) -> None:
+    """One call, two parallel calls, or a call the user got wrong followed by the corrected one."""
     tool, args, task, answer = make()
     if complexity == "single_call":
         ep.task = task
@@ -189,28 +194,31 @@ def _run_primary(ep: Episode, complexity: str, make: Callable[[], Primary], brok
         r1, r2 = ep.call((tool, args), (tool2, args2))
         answer(ep, r1)
         answer2(ep, r2)
-    else:
-        btool, bargs, _, _ = broken((tool, args, task, answer))
-        ep.task = task
-        failed = ep.call((btool, bargs))[0]
+    elif broken is not None:
+        bad_args, ep.task = broken((tool, args, task, answer))
+        failed = ep.call((tool, bad_args))[0]
         answer(ep, ep.call((tool, args), note=_retry_note(ep, failed))[0])
+
+
+def _search_hints(ep: Episode, args: dict[str, Any], task: str) -> str:
+    return task[len(ep.say("task_search", q=args["q"])):]
 
 
 def web_search(ep: Episode, structure: str, complexity: str) -> None:
     if complexity == "multi_call":  # search, then open the top hit: the second call depends on the first
-        tool, args, _, _ = _search_primary(ep, structure)
-        ep.task = ep.say("task_search_open", q=args["q"])
+        tool, args, task, _ = _search_primary(ep, structure)
+        ep.task = ep.say("task_search_open", q=args["q"]) + _search_hints(ep, args, task)
         hits = ep.call((tool, args))[0]["results"]
         _answer_open(ep, ep.call(("web.open", {"url": hits[0]["url"]}))[0])
         return
-    if complexity == "branching_error_recovery":  # a mistyped URL 404s; the agent searches instead
-        tool, args, _, answer = _search_primary(ep, structure)
+    if complexity == "branching_error_recovery":  # the user's URL 404s; the agent searches instead
+        tool, args, task, answer = _search_primary(ep, structure)
         url = f"https://example.org/doc/{args['q'].replace(' ', '_')}"
-        ep.task = ep.say("task_open_typo", url=url, q=args["q"])
+        ep.task = ep.say("task_open_typo", url=url, q=args["q"]) + _search_hints(ep, args, task)
         failed = ep.call(("web.open", {"url": url}))[0]
         answer(ep, ep.call((tool, args), note=_retry_note(ep, failed))[0])
         return
-    _run_primary(ep, complexity, lambda: _search_primary(ep, structure), lambda p: p)
+    _run_primary(ep, complexity, lambda: _search_primary(ep, structure))
 
 
 def _src_paths(ep: Episode) -> list[str]:
@@ -218,31 +226,39 @@ def _src_paths(ep: Episode) -> list[str]:
 
 
 def file_ops(ep: Episode, structure: str, complexity: str) -> None:
-    def broken(p: Primary) -> Primary:
-        tool, args, task, answer = p
-        bad = args["path"].rsplit("/", 1)[0] + "/missing_" + args["path"].rsplit("/", 1)[1]
-        if tool == "file.write":  # a write fails on a protected path, then goes where it belongs
-            bad = "infra/" + args["path"]
-        return tool, {**args, "path": bad}, task, answer
+    def broken(p: Primary) -> tuple[dict[str, Any], str]:
+        """The user names a path that fails and says which one to use instead."""
+        tool, args, task, _ = p
+        good = args["path"]
+        head, name = good.rsplit("/", 1)
+        bad = "infra/" + good if tool == "file.write" else f"{head}/{name.replace('.py', '_old.py')}"
+        return {**args, "path": bad}, task.replace(good, bad) + ep.say("hint_alt_path", alt=good)
 
     _run_primary(ep, complexity, lambda: _file_primary(ep, structure, ep.rng.choice(_src_paths(ep))), broken)
 
 
-def code_exec(ep: Episode, structure: str, complexity: str) -> None:
-    def broken(p: Primary) -> Primary:
-        tool, args, task, answer = p
-        return tool, _wrong_language(args), task, answer
+def _wrong_language_task(ep: Episode, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The user names the wrong language and says which it really is, should it fail."""
+    bad = _wrong_language(args)
+    task = ep.say("task_exec", language=bad["language"], code=args["code"]) + _code_hints(ep, args)
+    return bad, task + ep.say("hint_real_language", language=args["language"])
 
-    _run_primary(ep, complexity, lambda: _code_primary(ep, structure), broken)
+
+def code_exec(ep: Episode, structure: str, complexity: str) -> None:
+    _run_primary(ep, complexity, lambda: _code_primary(ep, structure), lambda p: _wrong_language_task(ep, p[1]))
 
 
 def multi_step(ep: Episode, structure: str, complexity: str) -> None:
     if ep.rng.random() < 0.5:  # run a program, then save its output: the write depends on the run
-        tool, args, task, answer = _code_primary(ep, structure)
+        tool, args, _, answer = _code_primary(ep, structure)
         path = f"reports/run-{ep.rng.randint(1, 999)}.txt"
         ep.task = ep.say("task_exec_write", code=args["code"], path=path) + _code_hints(ep, args)
-        if complexity == "branching_error_recovery":
-            failed = ep.call((tool, _wrong_language(args)))[0]
+        if complexity == "branching_error_recovery":  # the user names the wrong language
+            bad = _wrong_language(args)
+            ep.task = (ep.say("task_exec_write", code=args["code"], path=path) + _code_hints(ep, args)
+                       + ep.say("hint_language", language=bad["language"])
+                       + ep.say("hint_real_language", language=args["language"]))
+            failed = ep.call((tool, bad))[0]
             result = ep.call((tool, args), note=_retry_note(ep, failed))[0]
         else:
             result = ep.call((tool, args))[0]
@@ -253,14 +269,17 @@ def multi_step(ep: Episode, structure: str, complexity: str) -> None:
     # read a module's doc page, then search for the topic it names
     module = ep.rng.choice(MODULES)
     path = f"docs/{module}.md"
-    ep.task = ep.say("task_read_search", path=path)
+    tool, args, search_task, answer = _search_primary(ep, structure)
+    hints = _search_hints(ep, args, search_task)
     if complexity == "branching_error_recovery":
-        failed = ep.call(("read_file", {"path": f"doc/{module}.md"}))[0]
+        bad = f"doc/{module}.md"
+        ep.task = ep.say("task_read_search", path=bad) + ep.say("hint_alt_path", alt=path) + hints
+        failed = ep.call(("read_file", {"path": bad}))[0]
         text = ep.call(("read_file", {"path": path}), note=_retry_note(ep, failed))[0]["content"]
     else:
+        ep.task = ep.say("task_read_search", path=path) + hints
         text = ep.call(("read_file", {"path": path}))[0]["content"]
     topic = text.split(" owns ")[1].split(".")[0]
-    tool, args, _, answer = _search_primary(ep, structure)
     args["q"] = f"{topic} {module}"
     result = ep.call((tool, args))[0]
     if not result["results"]:  # the structure's filters excluded every page: fall back to the plain query

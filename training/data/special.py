@@ -40,8 +40,9 @@ def control(ep: Episode, kind: str) -> None:
     else:  # retry: a timeout, then the same program with a timeout that fits
         seconds = rng.choice([1.5, 2, 3])
         code = f"import time; time.sleep({seconds}); print('done')"
-        ep.task = f"Run this python snippet and tell me the output: {code}"
         first = {"language": "python", "code": code, "timeout_ms": int(seconds * 1000) // 2}
+        ep.task = (f"Run this python snippet with a {first['timeout_ms']} ms timeout and tell me the output: "
+                   f"{code} If it times out, allow twice the sleep time.")
         failed = ep.call(("code.execute", first))[0]
         retry = {**first, "timeout_ms": min(10000, int(seconds * 1000) * 2)}
         note = ep.say("retry_note", error=failed["error"])
