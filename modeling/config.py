@@ -132,6 +132,11 @@ class TrainingConfig(_Strict):
     seed: int = 0
     # fp32 master weights always; "bf16" runs matmuls under autocast (2-3x on CPUs with AVX512-BF16 or AMX)
     precision: Literal["fp32", "bf16"] = "fp32"
+    # Process supervision: loss weight of target tokens inside tool names, JSON arguments and
+    # integration claims (every other target token weighs 1).
+    w_tool: float = Field(default=1.0, ge=0.0)
+    w_args: float = Field(default=1.0, ge=0.0)
+    w_integr: float = Field(default=1.0, ge=0.0)
 
     @model_validator(mode="after")
     def _schedule(self) -> TrainingConfig:

@@ -112,13 +112,19 @@ def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: i
     return [pool[i] for i in picks[rank * per_rank:(rank + 1) * per_rank]]
 
 
-def collate(batch: list[Example], pad_id: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded inputs and shifted targets: position t predicts token t+1."""
+def collate(batch: list[Example], pad_id: int, seq_len: int,
+            weights: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded inputs, shifted targets (position t predicts token t+1) and per-target loss
+    weights: `weights[kind]` inside that kind of span (tool_name, json_args, integration), else 1."""
     width = min(seq_len, max(len(e.ids) for e in batch))
     x = torch.full((len(batch), width), pad_id, dtype=torch.long)
     y = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    w = torch.ones((len(batch), width))
     for i, e in enumerate(batch):
         ids, labels = e.ids[: width + 1], e.labels[: width + 1]
         x[i, : len(ids) - 1] = torch.tensor(ids[:-1])
         y[i, : len(labels) - 1] = torch.tensor(labels[1:])
-    return x, y
+        for kind, weight in (weights or {}).items():
+            for s, t in e.spans.get(kind, ()):
+                w[i, max(0, s - 1):max(0, min(width, t - 1))] = weight  # target of position p is token p+1
+    return x, y, w * (y != IGNORE)

@@ -90,7 +90,7 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     total, count = 0.0, 0
     pool = data.heldout or data.train
     for b in range(batches):
-        x, y = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
+        x, y, _ = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
         logits = model(x)
         total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum").item()
         count += int((y != IGNORE).sum())
@@ -117,6 +117,7 @@ def train(job: TrainJob) -> dict[str, Any]:
     ddp = DistributedDataParallel(model) if world > 1 else model
     model.train()
 
+    weights = {"tool_name": t.w_tool, "json_args": t.w_args, "integration": t.w_integr}
     bar = tqdm(range(start, t.max_steps), initial=start, total=t.max_steps, desc=f"train {cfg.role}",
                disable=not job.progress or rank != 0, unit="step")
     t0, tokens_seen = time.perf_counter(), 0
@@ -125,16 +126,16 @@ def train(job: TrainJob) -> dict[str, Any]:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         micro = [collate(pick_batch(data.train, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world),
-                         tok.pad_id, seq_len) for m in range(t.grad_accum)]
-        n_targets = _all_sum(float(sum(int((y != IGNORE).sum()) for _, y in micro)), world)
+                         tok.pad_id, seq_len, weights) for m in range(t.grad_accum)]
+        n_targets = _all_sum(float(sum(float(w.sum()) for _, _, w in micro)), world)
         loss_sum = 0.0
-        for m, (x, y) in enumerate(micro):
+        for m, (x, y, w) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
             with sync, _autocast(cfg):
                 logits = ddp(x)
-                loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE,
-                                       reduction="sum")
-                (loss * world / n_targets).backward()  # DDP averages over ranks; undo it: global token mean
+                ce = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="none")
+                loss = (ce * w.flatten()).sum()
+                (loss * world / n_targets).backward()  # DDP averages over ranks; undo it: global weighted mean
             loss_sum += loss.item()
             tokens_seen += x.numel()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)

@@ -40,11 +40,14 @@ def test_the_curriculum_buckets_by_length(extracted_rows, tokenizer):
 
 def test_collate_shifts_targets_and_pads(extracted_rows, tokenizer):
     batch = [to_example(r, tokenizer) for r in extracted_rows[1] if not r["metadata"]["long_context"]][:3]
-    x, y = collate(batch, tokenizer.pad_id, 4096)
+    x, y, w = collate(batch, tokenizer.pad_id, 4096, {"json_args": 3.0})
     for i, e in enumerate(batch):
         n = len(e.ids) - 1
         assert x[i, :n].tolist() == e.ids[:-1] and y[i, :n].tolist() == e.labels[1:]
         assert (y[i, n:] == IGNORE).all() and (x[i, n:] == tokenizer.pad_id).all()
+        assert ((w[i] > 0) == (y[i] != IGNORE)).all()  # weights only on targets
+        for s, t in e.spans["json_args"]:  # the argument tokens are targets of positions s-1 .. t-2
+            assert (w[i, s - 1:t - 1] == 3.0).all() and y[i, s - 1:t - 1].tolist() == e.ids[s:t]
 
 
 def test_heldout_split_is_stable_and_disjoint(dataset_dir, tokenizer):
