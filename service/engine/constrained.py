@@ -33,17 +33,22 @@ class ConstraintError(ValueError):
 
 
 class Segment:
-    """One xgrammar matcher whose stop token is the special token that closes the segment."""
+    """One xgrammar matcher whose stop token is the special token that closes the segment.
 
-    def __init__(self, grammar: xgr.CompiledGrammar, closer: int, vocab_size: int):
+    Masked on top of xgrammar's mask: every other special token (with no bytes, xgrammar would let a
+    non-stop one through anywhere) and tokens holding a control byte (< 0x20), since xgrammar's JSON
+    strings admit raw control characters, which strict parsers (`json.loads`, the openai SDK) reject."""
+
+    def __init__(self, grammar: xgr.CompiledGrammar, closer: int, vocab_size: int, banned: Tensor):
         self.matcher = xgr.GrammarMatcher(grammar, override_stop_tokens=[closer])
         self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
-        self.closer = closer
+        self.closer, self.banned = closer, banned
         self.text = bytearray()  # bytes accepted so far (the tool name is read from here)
 
     def mask(self, logits: Tensor) -> None:
         self.matcher.fill_next_token_bitmask(self.bitmask)
         xgr.apply_token_bitmask_inplace(logits.view(1, -1), self.bitmask)
+        logits[self.banned] = NEG_INF
 
     def advance(self, token: int, token_bytes: bytes) -> bool:
         """Accept `token`; True when it closed the segment."""
@@ -63,7 +68,7 @@ class Constraint:
         self.segment: Segment | None = None
         self.state = "free"  # free | call_start | name | args | after_call | done
         if spec.kind == "json":
-            self.segment, self.state = Segment(compiled["json"], grammars.end_id, grammars.vocab_size), "json"
+            self.segment, self.state = grammars.segment(compiled["json"], grammars.end_id), "json"
         elif spec.mode in ("required", "named"):
             self.state = "call_start"
 
@@ -96,12 +101,12 @@ class Constraint:
             name = self.segment.text.decode("utf-8", "replace")
             self.segment = None
             if self.state == "name":
-                self.segment = Segment(self.compiled["args"][name], g.tool_call_end_id, g.vocab_size)
+                self.segment = g.segment(self.compiled["args"][name], g.tool_call_end_id)
                 self.state = "args"
             else:  # args closed -> another call or the end; json closed by <|end|>
                 self.state = "after_call" if self.state == "args" else "done"
         elif token == g.tool_call_id and self.state in ("free", "call_start", "after_call"):
-            self.segment, self.state = Segment(self.compiled["names"], g.tool_args_id, g.vocab_size), "name"
+            self.segment, self.state = g.segment(self.compiled["names"], g.tool_args_id), "name"
 
 
 def _ebnf_literal(text: str) -> str:
@@ -122,6 +127,12 @@ class Grammars:
         info = xgr.TokenizerInfo(encoded, vocab_type=xgr.VocabType.RAW, vocab_size=self.vocab_size,
                                  stop_token_ids=[self.end_id])
         self.compiler = xgr.GrammarCompiler(info)
+        self.special_ids = sorted(special)
+        self.control_ids = [i for i, b in enumerate(encoded) if any(c < 0x20 for c in b)]
+
+    def segment(self, grammar: xgr.CompiledGrammar, closer: int) -> Segment:
+        banned = [i for i in self.special_ids if i != closer] + self.control_ids
+        return Segment(grammar, closer, self.vocab_size, torch.tensor(banned, dtype=torch.long))
 
     def json_grammar(self, schema: dict[str, Any] | None) -> xgr.CompiledGrammar:
         try:

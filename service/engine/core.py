@@ -62,14 +62,21 @@ class Request:
     stopped: set[int] = field(default_factory=set)  # choices the API layer ended (stop strings)
 
 
+def choice_seed(seed: int | None, index: int) -> int | None:
+    """Choice 0 uses the request's seed; the others get distinct seeds that do not collide with the
+    choices of a request seeded seed + 1 (as seed + index would)."""
+    if seed is None or index == 0:
+        return seed
+    return (seed * 0x9E3779B1 + index * 0x85EBCA77) % (1 << 63)
+
+
 class Seq:
     """One choice of a request: its tokens, sampling state and not yet delivered output."""
 
     def __init__(self, req: Request, index: int, row: int, max_len: int):
         self.req, self.index, self.row = req, index, row
         self.params = req.params.sampling
-        seed = None if self.params.seed is None else self.params.seed + index
-        self.generator = make_generator(seed)
+        self.generator = make_generator(choice_seed(self.params.seed, index))
         self.constraint: Constraint | None = req.params.constraint() if req.params.constraint else None
         self.tokens = list(req.prompt)
         self.prompt_len = len(req.prompt)

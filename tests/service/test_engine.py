@@ -15,12 +15,18 @@ from tests.service.conftest import tiny_pair
 END = 2
 
 
-@pytest.fixture(scope="module")
-def pair():
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small models decode fastest on one intra-op thread (and other processes share the cores)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield tiny_pair()
+    yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return tiny_pair()
 
 
 def prompts(count: int, seed: int = 1) -> list[list[int]]:
@@ -219,3 +225,28 @@ def test_speculative_sampling_matches_plain_sampling_chi_square(method: str) -> 
     if method == "draft":  # power check: the drafter's own distribution is rejected
         drafter_joint = torch.stack([q([])[a] * q([a]) for a in range(vocab)]).flatten()
         assert _chi_square_p(counts, drafter_joint) < 1e-6
+
+
+def test_engine_speculative_sampling_matches_target_distribution() -> None:
+    """End to end through the engine (KV caches, batched rows, the drafter's q): at T=1 the first two
+    tokens of 4,000 speculative samples fit the worker's own joint distribution (p > 0.01)."""
+    vocab = 16
+    (worker, _), _ = tiny_pair(vocab_size=vocab, seed=21, head_scale=3.0)
+    (drafter, _), _ = tiny_pair(vocab_size=vocab, seed=22, head_scale=3.0)
+    params = SamplingParams(temperature=1.0, max_tokens=4, n=8, ignore_eos=True)
+    context = [1, 4, 9]
+    p = _Dists(worker, context, params)
+    exact = torch.stack([p([])[a] * p([a]) for a in range(vocab)]).flatten()
+    engine = Engine(TorchBackend(worker), end_id=END, max_num_seqs=8, max_queue=1000, speculative="draft",
+                    drafter=TorchBackend(drafter), num_speculative_tokens=2, adaptive_gamma=False)
+    samples: dict[tuple[int, int], list[int]] = {}
+    for r in range(500):
+        engine.add_request(Request(str(r), context, GenerationParams(
+            SamplingParams(**{**params.__dict__, "seed": 1000 + r})), lambda o, r=r: samples.setdefault(
+                (r, o.index), []).extend(o.tokens)))
+    engine.run_until_idle()
+    counts = torch.zeros(vocab * vocab)
+    for toks in samples.values():
+        counts[toks[0] * vocab + toks[1]] += 1
+    assert counts.sum() == 4000
+    assert _chi_square_p(counts, exact) > 0.01
