@@ -13,7 +13,9 @@ Design choices:
 - KV cache `[B, Hkv, S, Dh]` per layer, written at `input_pos`. Nothing is ever rolled back: a rejected
   speculative token is overwritten by the next write, and the causal mask hides every slot beyond the
   current position. For batched serving, `input_pos` may be [B, T] (each row at its own positions) and
-  `cache_row0` picks the cache rows a call reads and writes, so unequal requests decode together.
+  `cache_row0` picks the cache rows a call reads and writes, so unequal requests decode together;
+  `cache_len` limits attention to the first cache slots (decode cost follows the live context, not the
+  allocated one).
 - Judge heads (optional): a score (1) and CAWS clause logits (5) read from the last real token's final
   hidden state, stored as `judge_heads.*` keys beside the LM weights (transformers ignores them).
 - Export-friendly: plain tensor ops, SDPA with an explicit boolean mask, no data-dependent Python
@@ -86,9 +88,11 @@ class KVCache(nn.Module):
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype), persistent=False)
 
-    def update(self, input_pos: Tensor, k: Tensor, v: Tensor, row0: int = 0) -> tuple[Tensor, Tensor]:
+    def update(
+        self, input_pos: Tensor, k: Tensor, v: Tensor, row0: int = 0, kv_len: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Write k, v [B, Hkv, T, Dh] at absolute positions input_pos ([T], or [B, T] per row) into cache
-        rows row0 .. row0+B-1; return those whole cache rows."""
+        rows row0 .. row0+B-1; return those rows' first kv_len slots (all slots by default)."""
         rows = slice(row0, row0 + k.shape[0])
         k_rows, v_rows = self.k_cache[rows], self.v_cache[rows]  # views: writes land in the buffers
         if input_pos.dim() == 1:
@@ -98,7 +102,7 @@ class KVCache(nn.Module):
             batch = torch.arange(k.shape[0], device=k.device)[:, None]
             k_rows[batch, :, input_pos] = k.transpose(1, 2)
             v_rows[batch, :, input_pos] = v.transpose(1, 2)
-        return k_rows, v_rows
+        return k_rows[:, :, :kv_len], v_rows[:, :, :kv_len]
 
 
 class RMSNorm(nn.Module):
@@ -124,14 +128,17 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(config.n_heads * config.d_head, config.d_model, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0) -> Tensor:
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if self.kv_cache is not None:
-            k, v = self.kv_cache.update(input_pos, k, v, row0)  # [B, Hkv, S, Dh], S = cache length
+            k, v = self.kv_cache.update(input_pos, k, v, row0, kv_len)  # [B, Hkv, S, Dh], S = cache length
         if self.n_heads != self.n_kv_heads:
             k, v = repeat_kv(k, self.n_heads), repeat_kv(v, self.n_heads)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, H, T, Dh]
@@ -157,8 +164,11 @@ class TransformerBlock(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.d_model, config.norm_eps)
         self.mlp = FeedForward(config)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos, row0)
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos, row0, kv_len)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -249,7 +259,7 @@ class Transformer(nn.Module):
             layer.self_attn.kv_cache = None
         self.cache_batch_size, self.cache_seq_len = 0, 0
 
-    def build_mask(self, input_pos: Tensor, padding: Tensor | None) -> Tensor:
+    def build_mask(self, input_pos: Tensor, padding: Tensor | None, cache_len: int | None = None) -> Tensor:
         """Boolean [B|1, 1, T, S]: query t may see key s (True).
 
         Keys are the cache slots 0..S-1 when caches are set up, else the T tokens of `idx`.
@@ -257,8 +267,9 @@ class Transformer(nn.Module):
         always sees itself, so a pad row never has an empty softmax (its output is unused).
         """
         if input_pos.dim() == 2:  # per-row positions [B, T] (batched decode of unequal sequences)
-            return self._per_row_mask(input_pos, padding)
-        key_pos = torch.arange(self.cache_seq_len, device=input_pos.device) if self.cache_seq_len else input_pos
+            return self._per_row_mask(input_pos, padding, cache_len or self.cache_seq_len)
+        n_keys = cache_len or self.cache_seq_len
+        key_pos = torch.arange(n_keys, device=input_pos.device) if self.cache_seq_len else input_pos
         causal = key_pos[None, :] <= input_pos[:, None]  # [T, S]
         if padding is None:
             return causal[None, None]
@@ -270,42 +281,46 @@ class Transformer(nn.Module):
         own = key_pos[None, :] == input_pos[:, None]
         return causal[None, None] & (real[:, None, None, :] | own[None, None])
 
-    def _per_row_mask(self, input_pos: Tensor, padding: Tensor | None) -> Tensor:
-        """[B, 1, T, S] for per-row positions [B, T] over the cache slots (padding as in build_mask)."""
-        key_pos = torch.arange(self.cache_seq_len, device=input_pos.device)
+    def _per_row_mask(self, input_pos: Tensor, padding: Tensor | None, n_keys: int) -> Tensor:
+        """[B, 1, T, S] for per-row positions [B, T] over the first n_keys cache slots (padding as in
+        build_mask)."""
+        key_pos = torch.arange(n_keys, device=input_pos.device)
         mask = key_pos[None, None, :] <= input_pos[:, :, None]  # [B, T, S]
         if padding is not None:
-            real = torch.ones(padding.shape[0], self.cache_seq_len, dtype=torch.bool, device=padding.device)
+            real = torch.ones(padding.shape[0], n_keys, dtype=torch.bool, device=padding.device)
             real[:, : padding.shape[1]] = padding.to(torch.bool)
             mask = mask & (real[:, None, :] | (key_pos[None, None, :] == input_pos[:, :, None]))
         return mask[:, None]
 
     def hidden_states(
-        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0
+        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
+        cache_len: int | None = None,
     ) -> Tensor:
         """idx [B, T] token ids at absolute positions input_pos [T] (default 0..T-1) -> [B, T, D] after
         the final norm. With caches set up, K/V are written at input_pos and read from the cache.
 
         Batched serving: input_pos may be [B, T] (each row at its own positions; needs the caches), and
-        `cache_row0` selects cache rows cache_row0 .. cache_row0+B-1 instead of 0 .. B-1."""
+        `cache_row0` selects cache rows cache_row0 .. cache_row0+B-1 instead of 0 .. B-1, and `cache_len`
+        attends over cache slots 0 .. cache_len-1 only (every position in input_pos must be below it)."""
         if input_pos is None:
             input_pos = torch.arange(idx.shape[1], device=idx.device)
         if input_pos.dim() == 2 and not self.cache_seq_len:
             raise ValueError("per-row input_pos [B, T] needs the KV caches (setup_caches)")
-        mask = self.build_mask(input_pos, attention_mask)
+        mask = self.build_mask(input_pos, attention_mask, cache_len)
         cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]  # [T, Dh] or [B, T, Dh]
         if input_pos.dim() == 2:
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Dh]: broadcast over heads
         x = self.model.embed_tokens(idx)
         for layer in self.model.layers:
-            x = layer(x, cos, sin, mask, input_pos, cache_row0)
+            x = layer(x, cos, sin, mask, input_pos, cache_row0, cache_len)
         return self.model.norm(x)
 
     def forward(
-        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0
+        self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
+        cache_len: int | None = None,
     ) -> Tensor:
         """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments."""
-        return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0))
+        return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len))
 
     def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""

@@ -23,6 +23,8 @@ from torch import Tensor
 from modeling.checkpoint import load_artifact
 from modeling.model import Transformer
 
+KV_BLOCK = 64  # cache slots attended in multiples of this
+
 
 class Backend(Protocol):
     vocab_size: int
@@ -42,6 +44,7 @@ class TorchBackend:
         self.model = model.eval()
         self.vocab_size = model.config.vocab_size
         self.max_seq_len = model.config.max_seq_len
+        self.seq_len = 0
 
     @classmethod
     def from_artifact(cls, path: str | Path, role: str | None = None) -> TorchBackend:
@@ -50,10 +53,13 @@ class TorchBackend:
 
     def allocate(self, rows: int, seq_len: int) -> None:
         self.model.setup_caches(rows, seq_len)
+        self.seq_len = seq_len
 
     @torch.inference_mode()
     def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor:
-        return self.model(tokens, positions, cache_row0=row0).float()
+        # Attend over the live prefix of the cache only, rounded up so few distinct shapes occur.
+        live = -(-(int(positions.max()) + 1) // KV_BLOCK) * KV_BLOCK
+        return self.model(tokens, positions, cache_row0=row0, cache_len=min(live, self.seq_len)).float()
 
     @torch.inference_mode()
     def copy_row(self, src: int, dst: int) -> None:

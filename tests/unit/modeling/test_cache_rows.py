@@ -51,3 +51,17 @@ def test_per_row_multi_token_verify_matches_prefill() -> None:
     logits = model(block, pos)
     torch.testing.assert_close(logits[0], full[0][6:9], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(logits[1], full[1][3:6], atol=1e-5, rtol=1e-4)
+
+
+@torch.inference_mode()
+def test_cache_len_attends_over_the_live_prefix_only() -> None:
+    """Limiting attention to the first cache_len slots changes nothing while every position is below it."""
+    model = tiny_model(seed=4)
+    ids = random_ids(model, 2, 12, seed=6)
+    model.setup_caches(2, 64)
+    model(ids[:, :8], torch.arange(8))
+    full = model(ids[:, 8:10], torch.tensor([[8, 9], [8, 9]]))
+    model.setup_caches(2, 64)
+    model(ids[:, :8], torch.arange(8), cache_len=16)
+    short = model(ids[:, 8:10], torch.tensor([[8, 9], [8, 9]]), cache_len=16)
+    torch.testing.assert_close(short, full, atol=1e-5, rtol=1e-4)
