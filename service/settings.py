@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROLES = ("worker", "judge", "drafter", "teacher")
 
@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     artifacts: Path = Path("artifacts")
     # Roles served as /v1 models when their artifact exists (artifacts/<role>/manifest.json).
-    models: list[str] = Field(default_factory=lambda: list(ROLES))
+    models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROLES))  # KS_MODELS=worker,judge
     backend: Literal["torch"] = "torch"
     # Speculative decoding of the worker: with the drafter, n-gram prompt lookup, or off.
     speculative: Literal["draft", "ngram", "off"] = "draft"
