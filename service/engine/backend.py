@@ -7,6 +7,8 @@ This is the whole interface another backend (onnxruntime, Core ML) has to implem
                                        -> logits [B, T, V] float32; reads and writes cache rows
                                        row0 .. row0+B-1. Slots at positions beyond a row's current
                                        one may hold stale K/V: they must be masked, never read.
+    prefill(tokens, row0)              tokens [1, T] at positions 0..T-1 into cache row row0
+                                       -> logits [1, V] of the last position only
     copy_row(src, dst)                 copy one row's cache (n > 1 prompts, compaction)
 
 The engine owns everything else: scheduling, sampling, speculation, grammars.
@@ -34,6 +36,8 @@ class Backend(Protocol):
 
     def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor: ...
 
+    def prefill(self, tokens: Tensor, row0: int) -> Tensor: ...
+
     def copy_row(self, src: int, dst: int) -> None: ...
 
 
@@ -60,6 +64,13 @@ class TorchBackend:
         # Attend over the live prefix of the cache only, rounded up so few distinct shapes occur.
         live = -(-(int(positions.max()) + 1) // KV_BLOCK) * KV_BLOCK
         return self.model(tokens, positions, cache_row0=row0, cache_len=min(live, self.seq_len)).float()
+
+    @torch.inference_mode()
+    def prefill(self, tokens: Tensor, row0: int) -> Tensor:
+        positions = torch.arange(tokens.shape[1])[None]
+        live = -(-tokens.shape[1] // KV_BLOCK) * KV_BLOCK
+        hidden = self.model.hidden_states(tokens, positions, cache_row0=row0, cache_len=min(live, self.seq_len))
+        return self.model.lm_head(hidden[:, -1]).float()  # the head on the last position only
 
     @torch.inference_mode()
     def copy_row(self, src: int, dst: int) -> None:

@@ -264,10 +264,10 @@ class Engine:
         now = time.monotonic()
         self.observer.on_queue(now - req.arrival)
         row0, length = len(self.running), len(req.prompt)
-        tokens, positions = torch.tensor([req.prompt]), torch.arange(length)[None]
-        logits = self.backend.forward(tokens, positions, row0)[0, -1]
+        tokens = torch.tensor([req.prompt])
+        logits = self.backend.prefill(tokens, row0)[0]
         if self.drafter is not None:
-            self.drafter.forward(tokens, positions, row0)
+            self.drafter.prefill(tokens, row0)
         sampling = req.params.sampling
         max_len = min(self.max_model_len, length + sampling.max_tokens)
         for j in range(sampling.n):
