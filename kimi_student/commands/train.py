@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,5 +42,6 @@ def _train(args: argparse.Namespace) -> int:
         metrics = train(job)
     except (ConfigError, TokenizerError, DataError, CheckpointError, ArtifactError) as exc:
         raise CommandError(str(exc)) from None
-    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one report
+        print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
     return 0
