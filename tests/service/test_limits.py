@@ -88,3 +88,11 @@ def test_full_queue_is_503_with_retry_after(slow_server) -> None:
         for t in holders:
             t.join(timeout=10)
     wait_for(lambda: gauge(url, "num_requests_running") == 0.0, timeout=2)
+
+
+def test_non_streaming_client_that_hangs_up_is_cancelled(slow_server) -> None:
+    """A non-streamed request whose client times out stops generating (polled every 0.5 s)."""
+    url = slow_server.url
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url + "/v1/chat/completions", json={**BODY, "stream": False}, timeout=0.5)
+    assert wait_for(lambda: gauge(url, "num_requests_running") == 0.0, timeout=2.0) < 2.0
