@@ -8,6 +8,7 @@ engine steps into deltas. Streaming and non-streaming responses are built from t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -196,7 +197,9 @@ class OpenAIServing:
                 await asyncio.wait({task}, timeout=0.5)
                 if not task.done() and await raw.is_disconnected():
                     task.cancel()
-                    break
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    raise ApiError(400, "the client closed the connection", code="client_disconnected")
             await task
         finally:
             sub.cancel()

@@ -161,7 +161,3 @@ def masked(logits: Tensor, constraint: Constraint | None) -> Tensor:
     """A float32 copy of logits [V] with the constraint's mask applied (the input is left as is)."""
     out = logits.float().clone()
     return out if constraint is None else constraint.mask(out)
-
-
-def allowed_ids(logits: Tensor) -> list[int]:
-    return torch.nonzero(logits > NEG_INF).flatten().tolist()

@@ -365,7 +365,7 @@ class Engine:
                 continue
             out = StepOutput(
                 s.index, s.pending, s.pending_logprobs if s.params.logprobs is not None else None,
-                s.finish, s.drafted, s.accepted, s.prompt_len,
+                s.finish, s.drafted, s.accepted,
             )
             if s.pending:
                 if not s.started:

@@ -79,5 +79,4 @@ class StepOutput:
     finish_reason: Literal["stop", "length", "abort"] | None = None
     drafted: int = 0  # draft tokens proposed for this choice in this step
     accepted: int = 0
-    num_prompt_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # {"error": message} when the engine failed
