@@ -283,7 +283,7 @@ class Engine:
         return min(s.max_len - len(s.tokens) - 1 for s in self.running)
 
     @torch.inference_mode()
-    def _propose(self) -> tuple[list[list[int]], list[Tensor] | None]:
+    def _propose(self) -> tuple[list[list[int]], list[Tensor | None] | None]:
         """Draft tokens per row (empty lists: a plain decode step) and, for the drafter, their q."""
         empty: list[list[int]] = [[] for _ in self.running]
         gamma = min(self.gamma.gamma, self._gamma_limit())
@@ -308,23 +308,28 @@ class Engine:
         tokens = torch.tensor([s.tokens[-2:] for s in self.running])
         return lengths, self.drafter.forward(tokens, torch.stack([lengths - 2, lengths - 1], 1))[:, -1]
 
-    def _draft_with_model(self, gamma: int) -> tuple[list[list[int]], list[Tensor]]:
+    def _draft_with_model(self, gamma: int) -> tuple[list[list[int]], list[Tensor | None]]:
+        """gamma drafter steps for all rows; q per row (None for greedy rows: q is one-hot at the draft)."""
         assert self.drafter is not None
         lengths, logits = self._drafter_catch_up()
         drafts: list[list[int]] = [[] for _ in self.running]
         probs: list[list[Tensor]] = [[] for _ in self.running]
         for i in range(gamma):
+            greedy = logits.argmax(-1).tolist()
             for b, s in enumerate(self.running):
+                if s.params.greedy:
+                    drafts[b].append(greedy[b])
+                    continue
                 q = target_probs(logits[b], s.params)
                 drafts[b].append(sample(q, s.generator))
                 probs[b].append(q)
             if i + 1 < gamma:
                 last = torch.tensor([[d[-1]] for d in drafts])
                 logits = self.drafter.forward(last, (lengths + i)[:, None])[:, -1]
-        return drafts, [torch.stack(p) for p in probs]
+        return drafts, [torch.stack(p) if p else None for p in probs]
 
     @torch.inference_mode()
-    def _verify(self, drafts: list[list[int]], draft_probs: list[Tensor] | None) -> None:
+    def _verify(self, drafts: list[list[int]], draft_probs: list[Tensor | None] | None) -> None:
         """One batched target pass over [last token, drafts...] per row, then accept per row."""
         k = max(len(d) for d in drafts)
         rows = zip(self.running, drafts, strict=True)
@@ -346,6 +351,8 @@ class Engine:
 
     def _emit_burst(self, s: Seq, draft: list[int], q: Tensor | None, logits: Tensor) -> int:
         """Accept a prefix of `draft` (logits [len(draft)+1, V] are the target's); returns #accepted."""
+        if s.params.greedy and s.constraint is None:
+            return self._emit_greedy(s, draft, logits)
 
         def p_at(i: int) -> Tensor:
             return target_probs(masked(logits[i], s.constraint), s.params)
@@ -355,6 +362,18 @@ class Engine:
             accepted += was_draft
             s.append(token, logits[i], self.end_id)
             if s.finish:
+                break
+        return accepted
+
+    def _emit_greedy(self, s: Seq, draft: list[int], logits: Tensor) -> int:
+        """The temperature-0 case of `speculative_tokens` without building one-hot distributions: emit
+        argmax p_i while the draft agrees, then the first disagreeing argmax (or the bonus token)."""
+        accepted = 0
+        for i, token in enumerate(logits[: len(draft) + 1].argmax(-1).tolist()):
+            s.append(token, logits[i], self.end_id)
+            agrees = i < len(draft) and token == draft[i]
+            accepted += agrees
+            if s.finish or not agrees:
                 break
         return accepted
 
