@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     max_model_len: int | None = Field(default=None, ge=2)  # default: the model's max_seq_len
     max_body_bytes: int = Field(default=4 << 20, ge=1024)
     retry_after_s: int = Field(default=1, ge=1)
-    torch_threads: int | None = Field(default=None, ge=1)
+    # Intra-op threads per process. Small models decode fastest on one; with more threads than free
+    # cores (engines, other jobs) torch spin-waits and decoding slows down by 10-100x.
+    torch_threads: int | None = Field(default=1, ge=1)
     load_in_background: bool = True  # /ready is 503 until every model is loaded
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"

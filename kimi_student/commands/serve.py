@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-num-seqs", type=int, help="sequences decoded together per model (default 8)")
     p.add_argument("--max-queue", type=int, help="waiting requests before 503 (default 32)")
     p.add_argument("--max-model-len", type=int, help="context length (default: the model's)")
-    p.add_argument("--torch-threads", type=int, help="torch intra-op threads")
+    p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default 1: fastest for toy models)")
     p.add_argument("--workers", type=int, help="server processes (each loads the models)")
     p.add_argument("--log-level", help="uvicorn log level (default info)")
     p.set_defaults(func=_serve)
