@@ -43,6 +43,14 @@ def tiny_pair(vocab_size: int = 512, seed: int = 0, noise: float = 0.02, head_sc
     return (worker, wcfg), (drafter, dcfg)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def restore_torch_threads():
+    """create_app applies KS_TORCH_THREADS process-wide; give the next test module what it had."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_artifacts(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """artifacts/{worker,drafter}/ built from the tiny tokenizer (vocabulary 512)."""
