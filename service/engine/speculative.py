@@ -55,17 +55,26 @@ def speculative_tokens(
 
 
 def ngram_propose(tokens: Sequence[int], k: int, n_max: int = 4, n_min: int = 1) -> list[int]:
-    """Prompt lookup: find the latest earlier occurrence of the last n tokens (longest n first) and
-    propose the k tokens that followed it."""
+    """Prompt lookup: find the latest earlier occurrence of the longest suffix of 1..n_max tokens
+    (at least n_min) and propose the k tokens that followed it."""
     length = len(tokens)
-    for n in range(min(n_max, length - 1), n_min - 1, -1):
-        tail = list(tokens[length - n:])
-        for start in range(length - n - 1, -1, -1):
-            if list(tokens[start:start + n]) == tail:
-                follow = list(tokens[start + n:start + n + k])
-                if follow:
-                    return follow
-    return []
+    if length < 2:
+        return []
+    last = tokens[-1]
+    best_n, best_end = 0, -1
+    for end in range(length - 2, -1, -1):  # latest first; `end` is where the match's last token sits
+        if tokens[end] != last:
+            continue
+        n = 1
+        while n < n_max and n <= end and tokens[end - n] == tokens[length - 1 - n]:
+            n += 1
+        if n > best_n:
+            best_n, best_end = n, end
+            if n == n_max:
+                break
+    if best_n < n_min:
+        return []
+    return list(tokens[best_end + 1:best_end + 1 + k])
 
 
 class AdaptiveGamma:

@@ -133,6 +133,22 @@ def test_ngram_proposal() -> None:
     assert ngram_propose([1, 2, 1, 3, 1], 2, n_max=1) == [3, 1]
 
 
+def _ngram_reference(tokens: list[int], k: int, n_max: int, n_min: int) -> list[int]:
+    for n in range(min(n_max, len(tokens) - 1), n_min - 1, -1):
+        for start in range(len(tokens) - n - 1, -1, -1):
+            if tokens[start:start + n] == tokens[len(tokens) - n:]:
+                return tokens[start + n:start + n + k]
+    return []
+
+
+def test_ngram_proposal_matches_brute_force() -> None:
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        toks = torch.randint(0, 4, (int(torch.randint(1, 30, (1,), generator=g)),), generator=g).tolist()
+        for n_max, n_min in ((4, 1), (3, 2), (1, 1)):
+            assert ngram_propose(toks, 3, n_max, n_min) == _ngram_reference(toks, 3, n_max, n_min), toks
+
+
 def test_adaptive_gamma_follows_acceptance() -> None:
     gamma = AdaptiveGamma(6)
     for _ in range(10):
