@@ -257,7 +257,13 @@ class Engine:
                 return
             with self._cond:
                 self._waiting.popleft()
-            self._prefill(req)
+            try:
+                self._prefill(req)
+            except Exception as exc:  # fail this request, keep serving the others
+                log.exception("prefill failed")
+                self.running = [s for s in self.running if s.req is not req]  # its rows were the last ones
+                for j in range(n):
+                    req.sink(StepOutput(j, [], finish_reason="abort", extra={"error": str(exc)}))
 
     @torch.inference_mode()
     def _prefill(self, req: Request) -> None:

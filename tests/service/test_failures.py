@@ -16,20 +16,25 @@ BODY = {"model": "worker", "messages": [{"role": "user", "content": "go"}], "max
 
 @pytest.fixture(scope="module")
 def flaky_server(tiny_artifacts):
-    forward = TorchBackend.forward
-    state = {"fail": False}
+    forward, prefill = TorchBackend.forward, TorchBackend.prefill
+    state = {"fail": False, "fail_prefill": False}
 
     def flaky_forward(self, tokens, positions, row0=0):
         if state["fail"]:
             raise RuntimeError("simulated kernel failure")
         return forward(self, tokens, positions, row0)
 
-    TorchBackend.forward = flaky_forward
+    def flaky_prefill(self, tokens, row0):
+        if state["fail_prefill"]:
+            raise RuntimeError("simulated prefill failure")
+        return prefill(self, tokens, row0)
+
+    TorchBackend.forward, TorchBackend.prefill = flaky_forward, flaky_prefill
     try:
         with serve(tiny_artifacts, speculative="off") as live:
             yield live, state
     finally:
-        TorchBackend.forward = forward
+        TorchBackend.forward, TorchBackend.prefill = forward, prefill
 
 
 def test_failure_is_an_error_object_and_the_server_recovers(flaky_server) -> None:
@@ -45,3 +50,13 @@ def test_failure_is_an_error_object_and_the_server_recovers(flaky_server) -> Non
     state["fail"] = False
     r = httpx.post(url, json=BODY, timeout=30)
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 8
+
+
+def test_prefill_failure_fails_only_that_request(flaky_server) -> None:
+    server, state = flaky_server
+    url = server.url + "/v1/chat/completions"
+    state["fail_prefill"] = True
+    r = httpx.post(url, json={**BODY, "n": 2}, timeout=30)
+    assert r.status_code == 500 and "prefill" in r.json()["error"]["message"]
+    state["fail_prefill"] = False
+    assert httpx.post(url, json=BODY, timeout=30).status_code == 200
