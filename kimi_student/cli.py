@@ -14,7 +14,8 @@ import sys
 from kimi_student import __version__
 
 # Command groups, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("data", "tokenizer", "models", "caws", "train", "bootstrap", "serve")
+COMMAND_MODULES: tuple[str, ...] = ("data", "tokenizer", "models", "caws", "train", "bootstrap", "serve", "export",
+                                    "eval", "db", "keys")
 
 
 class CommandError(Exception):
