@@ -60,7 +60,7 @@ class ModelSet:
     def check(self) -> None:
         """Fail fast: no servable artifact, or a drafter whose tokenizer differs from the worker's."""
         root = self.settings.artifacts
-        if not self.roles:
+        if not self.roles and self.settings.models:  # KS_MODELS= (empty): the CAWS endpoints only
             raise SetupError(f"no model artifacts under {root}/ (looked for {self.settings.models}); "
                              "run `kimi-student bootstrap --profile toy` first")
         if self.speculative == "draft" and "worker" in self.roles:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROLES = ("worker", "judge", "drafter", "teacher")
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 class Settings(BaseSettings):
@@ -37,6 +45,31 @@ class Settings(BaseSettings):
     load_in_background: bool = True  # /ready is 503 until every model is loaded
     workers: int = Field(default=1, ge=1)
     log_level: str = "info"
+
+    # CAWS service: storage, cache, auth (CONTRACTS.md section 1 "CAWS" and "Operations").
+    data_dir: Path = Path("data")  # the embedded SQLite file lives here when no database_url is set
+    database_url: str | None = None  # e.g. postgresql+psycopg://user@host:5432/db
+    redis_url: str | None = None  # e.g. redis://127.0.0.1:6379/0; in-process cache without it
+    redis_prefix: str = "ks:"  # every Redis key of this service starts with it
+    auth: Literal["on", "off"] = "on"  # "off" only on a loopback bind
+    rate_limit_per_min: int = Field(default=600, ge=1)  # per API key, unless the key sets its own
+    idempotency_ttl_s: int = Field(default=86400, ge=1)
+    caws_policy: Path | None = None  # default configs/caws/policy.yaml
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """KS_DATABASE_URL, or the embedded SQLite file under the data directory."""
+        if self.database_url:
+            url = self.database_url
+            return "postgresql+psycopg://" + url.split("://", 1)[1] if url.startswith(("postgres://",
+                                                                                          "postgresql://")) else url
+        return f"sqlite:///{(self.data_dir / 'kimi-student.db').resolve()}"
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> Settings:
+        if self.auth == "off" and not is_loopback(self.host):
+            raise ValueError(f"auth off is only allowed on a loopback bind, not host {self.host!r}")
+        return self
 
     @field_validator("models", mode="before")
     @classmethod

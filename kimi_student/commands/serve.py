@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int, help="torch intra-op threads (default 1: fastest for toy models)")
     p.add_argument("--workers", type=int, help="server processes (each loads the models)")
     p.add_argument("--log-level", help="uvicorn log level (default info)")
+    p.add_argument("--auth", choices=["on", "off"], help="API keys on the CAWS endpoints (default on; off only on "
+                                                          "a loopback bind)")
+    p.add_argument("--data-dir", type=Path, help="directory of the embedded SQLite database (default data/)")
     p.set_defaults(func=_serve)
 
 
@@ -38,7 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
     from service.settings import Settings
 
     fields = ("host", "port", "artifacts", "models", "backend", "speculative", "num_speculative_tokens",
-              "max_num_seqs", "max_queue", "max_model_len", "torch_threads", "workers", "log_level")
+              "max_num_seqs", "max_queue", "max_model_len", "torch_threads", "workers", "log_level", "auth",
+              "data_dir")
     overrides = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     try:
         settings = Settings(**overrides)

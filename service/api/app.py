@@ -9,9 +9,11 @@ import torch
 from fastapi import FastAPI, HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.caws.routes import router as caws_router
 from service.api.errors import ApiError, install_error_handlers
 from service.api.routes import router
 from service.api.serving import OpenAIServing
+from service.caws.setup import build_caws, close_caws, load_caws_judge
 from service.metrics import Metrics
 from service.models import ModelSet
 from service.settings import Settings
@@ -52,18 +54,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     models = ModelSet(settings, metrics)
     models.check()  # refuse to start on a broken setup, before the socket opens
+    caws = build_caws(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         models.load(background=settings.load_in_background)
+        load_caws_judge(caws, settings)
         yield
         models.shutdown()
+        close_caws(caws)
 
     app = FastAPI(title="kimi-student", version="0.1.0", lifespan=lifespan)
     app.state.settings, app.state.metrics, app.state.models = settings, metrics, models
     app.state.serving = OpenAIServing(models, settings, metrics)
+    app.state.caws = caws
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(caws_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
 

@@ -1,0 +1,66 @@
+"""Typed dependencies of the CAWS routes: the serving object, the caller and their scope.
+
+`require(scope)` authenticates the `Authorization: Bearer` key (401), checks the scope (403; `admin`
+holds every scope) and takes a token from the caller's rate-limit bucket (429 + Retry-After).
+With auth off (loopback only) the caller is `anonymous`, holds every scope, and is not authenticated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.api.deps import SettingsDep
+from service.api.errors import ApiError
+from service.caws.service import CawsService
+from service.store.keys import SCOPES, Principal, authenticate
+
+ANONYMOUS = Principal("anonymous", frozenset(SCOPES), None, authenticated=False)
+
+
+def get_caws(request: Request) -> CawsService:
+    return request.app.state.caws
+
+
+CawsDep = Annotated[CawsService, Depends(get_caws)]
+
+
+def get_principal(request: Request, settings: SettingsDep, caws: CawsDep) -> Principal:
+    if settings.auth == "off":
+        return ANONYMOUS
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise ApiError(401, "missing API key: send Authorization: Bearer <key>", code="missing_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+    with caws.store.sessions() as session:
+        principal = authenticate(session, key=key.strip())
+    if principal is None:
+        raise ApiError(401, "invalid or revoked API key", code="invalid_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(scope: str) -> Callable[..., Principal]:
+    def check(principal: PrincipalDep, settings: SettingsDep, caws: CawsDep) -> Principal:
+        if scope not in principal.scopes and "admin" not in principal.scopes:
+            raise ApiError(403, f"this key lacks the scope {scope!r}", code="missing_scope")
+        rate = principal.rate_limit_per_min or settings.rate_limit_per_min
+        wait = caws.cache.take(f"key:{principal.name}", rate_per_min=rate)
+        if wait > 0:
+            raise ApiError(429, f"rate limit of {rate} requests per minute reached", code="rate_limited",
+                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return principal
+
+    return check
+
+
+Adjudicator = Annotated[Principal, Depends(require("adjudicate"))]
+WaiverWriter = Annotated[Principal, Depends(require("waivers:write"))]
+WaiverApprover = Annotated[Principal, Depends(require("waivers:approve"))]
+Reader = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,39 @@
+"""Build the CAWS serving object from the settings: policy, store (migrated when embedded), cache, Judge."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from arbiter.loaders import read_policy
+from arbiter.result import Err
+from service.cache import make_cache
+from service.caws.judge import load_judge
+from service.caws.service import CawsService
+from service.models import SetupError
+from service.settings import Settings
+from service.store import SchemaNotReady, Store
+
+
+def build_caws(settings: Settings) -> CawsService:
+    """Fail fast on a broken policy or an unreachable or unmigrated database; the Judge loads later."""
+    policy = read_policy(settings.caws_policy)
+    if isinstance(policy, Err):
+        raise SetupError("CAWS policy: " + "; ".join(map(str, policy.errors)))
+    url = settings.sqlalchemy_url
+    try:
+        store = Store.open(url, migrate=url.startswith("sqlite"))
+    except SchemaNotReady as exc:
+        raise SetupError(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise SetupError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+    return CawsService(store, make_cache(settings.redis_url, settings.redis_prefix), policy.value, None,
+                       settings.idempotency_ttl_s)
+
+
+def load_caws_judge(caws: CawsService, settings: Settings) -> None:
+    caws.judge = load_judge(settings.artifacts)
+
+
+def close_caws(caws: CawsService) -> None:
+    caws.cache.close()
+    caws.store.close()
