@@ -2,6 +2,8 @@
 
 - Byte-level with no normalizer: encoding is lossless, so every token maps to an exact byte range
   of the input and spans computed in UTF-8 bytes convert to token spans without guessing.
+- Every digit is its own token: a number is the same token sequence wherever it appears (`" 532"`
+  in a prompt, `532` inside JSON arguments), so copying a number is copying tokens.
 - Chat-format special tokens (`modeling.chat.SPECIAL_TOKENS`) have fixed ids 0..n-1; they are
   in-vocabulary (the original clamped out-of-vocabulary specials to the last id).
 - Saved Hugging Face compatible: `tokenizer.json`, `tokenizer_config.json` (with the chat template)
@@ -141,7 +143,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     if vocab_size < len(SPECIAL_TOKENS) + 256:
         raise TokenizerError(f"vocab_size {vocab_size} is smaller than 256 bytes + special tokens")
     tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tk.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
     tk.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -104,11 +104,18 @@ def shard_of(sid: str, num_shards: int) -> int:
     return int(hashlib.sha256(sid.encode()).hexdigest()[:12], 16) % num_shards
 
 
-def caws_header(rng: random.Random, module: str) -> dict[str, Any]:
+def caws_header(rng: random.Random, modules: list[str]) -> dict[str, Any]:
+    """The compact CAWS header: the change's scope covers the modules the task works in."""
     tier = rng.choice([1, 2, 3])
     cov, mut = {1: (90, 70), 2: (80, 50), 3: (70, 30)}[tier]
     return {"tier": tier, "max_files": rng.choice([3, 5, 10, 25]), "max_loc": rng.choice([100, 300, 1000]),
-            "cov": cov, "mut": mut, "in": [f"src/{module}", "notes", "reports"], "out": ["infra", "secrets"]}
+            "cov": cov, "mut": mut, "in": [*(f"src/{m}" for m in modules), "notes", "reports"],
+            "out": ["infra", "secrets"]}
+
+
+def _touched_modules(ep: Episode) -> list[str]:
+    paths = [c.arguments.get("path", "") for c in ep.calls]
+    return sorted({p.split("/")[1] for p in paths if p.startswith("src/") and p.count("/") >= 2})
 
 
 def _run_episode(ep: Episode, slot: Slot) -> str:
@@ -150,7 +157,7 @@ def build_sample(slot: Slot, seed: int, world: World, tools: list[dict[str, Any]
     behaviour = _run_episode(ep, slot)
     if slot.kind == "normal" and rng.random() < PII_SHARE:
         ep.task += f" (contact: {rng.choice(MODULES)}.owner@corp-mail.io, +1 415-555-{rng.randint(1000, 9999)})"
-    header = caws_header(rng, rng.choice(MODULES))
+    header = caws_header(rng, _touched_modules(ep) or [rng.choice(MODULES)])
     system = json.dumps({"caws": header}, separators=(",", ":")) + "\n" + ep.say("system")
     messages = ep.to_messages(system, call_id_prefix=f"call_{slot.index}")
     for m in messages:
