@@ -9,6 +9,7 @@ whose greedy output already fits the grammar gives the same tokens both ways.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class LocalRunner:
     def __init__(self, checkpoint: Path):
         self.model, _ = load_artifact(checkpoint)
         self.tok = KSTokenizer.load(checkpoint)
+        self.lock = threading.Lock()  # one model, one KV cache: turns run one at a time
 
     def turn(self, messages: list[dict], tools: list[dict], decoding: Decoding) -> Turn:
         if decoding.temperature != 0:
@@ -34,7 +36,8 @@ class LocalRunner:
         if len(prompt) >= self.model.config.max_seq_len:
             raise RunnerError(f"prompt of {len(prompt)} tokens exceeds the model's context "
                               f"({self.model.config.max_seq_len})")
-        out = greedy(self.model, prompt, decoding.max_tokens, {self.tok.end_id})
+        with self.lock:
+            out = greedy(self.model, prompt, decoding.max_tokens, {self.tok.end_id})
         finished = bool(out) and out[-1] == self.tok.end_id
         text = self.tok.decode(out[:-1] if finished else out)
         content, raw_calls = parse_tool_calls(text.removesuffix(END))
