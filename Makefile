@@ -120,3 +120,23 @@ serve: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --artifacts $(SERVE_ARTIFACTS)
+
+# ---- evaluation: multi-turn tool replay against an OpenAI-compatible endpoint or a checkpoint -------
+MODEL ?= worker
+IN ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
+OUT ?= eval/results.jsonl
+REPORT ?= eval/report.json
+SPLIT ?= heldout
+BASE_URL ?= http://$(HOST):$(PORT)/v1
+CHECKPOINT ?= $(ARTIFACTS)/worker
+EVAL_ARGS ?=
+
+.PHONY: eval-runner-openai eval-runner-local
+
+eval-runner-openai: $(STAMP)
+	$(KS) eval --runner openai --base-url $(BASE_URL) --model $(MODEL) --in $(IN) --out $(OUT) --report $(REPORT) \
+	  --split $(SPLIT) --seed $(SEED) --temperature 0 $(EVAL_ARGS)
+
+eval-runner-local: $(STAMP)
+	$(KS) eval --runner local --checkpoint $(CHECKPOINT) --in $(IN) --out $(OUT) --report $(REPORT) \
+	  --split $(SPLIT) --seed $(SEED) --temperature 0 $(EVAL_ARGS)
