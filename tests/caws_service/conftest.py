@@ -21,7 +21,8 @@ from service.api.app import create_app
 from service.settings import Settings
 from service.store import db
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "caws" / "examples" / "01-pass-tier2"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "configs" / "caws" / "examples" / "01-pass-tier2"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
 SCOPES_ALL = ["adjudicate", "waivers:write", "waivers:approve"]
@@ -92,7 +93,8 @@ def judge_artifacts(tmp_path_factory) -> Path:
     from modeling.tokenizer import save_tokenizer, train_tokenizer
 
     root = tmp_path_factory.mktemp("judge")
-    texts = [plea_text(i) for i in range(200)]
+    sources = sorted((REPO / "arbiter").rglob("*.py")) + sorted((REPO / "docs").glob("*.md"))
+    texts = [plea_text(i) for i in range(200)] + [p.read_text(encoding="utf-8") for p in sources]
     save_tokenizer(train_tokenizer(texts, 512), root / "tokenizer")
     torch.manual_seed(0)
     cfg = load_role_config("judge_tiny")
