@@ -48,13 +48,17 @@ class EvalConfig:
 
 def _evaluate(item: EvalItem, runner: Runner, broker: ToolBroker, tools: list[dict[str, Any]],
               cfg: EvalConfig, registry: ToolRegistry) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(record, timings): one timing per request, then one for the item as a whole (`item_s`)."""
+    started = time.perf_counter()
     try:
         transcript = run_item(item, runner, broker, tools, cfg.decoding, cfg.max_turns)
     except RunnerError as exc:
         return error_record(item, str(exc)), []
+    record = score_item(item, transcript, registry)
     timings = [{"ttft_s": t.ttft_s, "e2e_s": t.e2e_s, "tokens": t.completion_tokens, "started": t.started}
                for t in transcript.turns]
-    return score_item(item, transcript, registry), timings
+    item_s = time.perf_counter() - started
+    return record, [*timings, {"item_s": item_s, "requests_s": sum(t.e2e_s for t in transcript.turns)}]
 
 
 def run(cfg: EvalConfig, runner: Runner, registry: ToolRegistry, progress: bool = False) -> dict[str, Any]:
@@ -81,5 +85,5 @@ def run(cfg: EvalConfig, runner: Runner, registry: ToolRegistry, progress: bool 
         f.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if cfg.html is not None:
         with atomic_writer(cfg.html) as f:
-            f.write(render_html(report, [t["e2e_s"] for t in timings]))
+            f.write(render_html(report, [t["e2e_s"] for t in timings if "e2e_s" in t]))
     return report

@@ -104,8 +104,14 @@ def busy_time(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
-def speed(timings: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
-    """Client-side TTFT, TPOT, end-to-end latency (p50/p95), tokens/s, and the harness overhead."""
+def speed(entries: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Client-side TTFT, TPOT, end-to-end latency (p50/p95), tokens/s, and the harness overhead.
+
+    `entries` holds one timing per request and one per item (`item_s`, `requests_s`); the harness
+    overhead is the share of the items' time spent outside requests (broker, messages, scoring)."""
+    items = [t for t in entries if "item_s" in t]
+    timings = [t for t in entries if "item_s" not in t]
+    item_s = sum(t["item_s"] for t in items)
     ttft = [t["ttft_s"] for t in timings if t["ttft_s"] is not None]
     e2e = [t["e2e_s"] for t in timings]
     tpot = [(t["e2e_s"] - t["ttft_s"]) / (t["tokens"] - 1) for t in timings
@@ -115,7 +121,8 @@ def speed(timings: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"requests": len(timings), "completion_tokens": tokens, "wall_s": round(wall_s, 3),
                            "busy_s": round(busy, 3),
                            "tokens_per_s": round(tokens / busy, 2) if busy else None,
-                           "harness_overhead": round(1 - busy / wall_s, 4) if wall_s else None}
+                           "harness_overhead": round(1 - sum(t["requests_s"] for t in items) / item_s, 4)
+                           if item_s else None}
     for name, values in (("ttft_s", ttft), ("tpot_s", tpot), ("e2e_s", e2e)):
         out[f"{name}_p50"], out[f"{name}_p95"] = _pct(values, 50), _pct(values, 95)
     return out
