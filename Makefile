@@ -140,3 +140,18 @@ eval-runner-openai: $(STAMP)
 eval-runner-local: $(STAMP)
 	$(KS) eval --runner local --checkpoint $(CHECKPOINT) --in $(IN) --out $(OUT) --report $(REPORT) \
 	  --split $(SPLIT) --seed $(SEED) --temperature 0 $(EVAL_ARGS)
+
+# ---- CAWS service: database migrations, API keys, adjudication benchmark ----------------------------
+KEY_NAME ?= local
+KEY_SCOPES ?= adjudicate,waivers:write,waivers:approve
+
+.PHONY: db-upgrade key bench-caws-service
+
+db-upgrade: $(STAMP)
+	$(KS) db upgrade
+
+key: $(STAMP)
+	$(KS) keys create --name $(KEY_NAME) --scopes $(KEY_SCOPES)
+
+bench-caws-service: $(STAMP)
+	$(PY) bench/bench_caws_service.py
