@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.data.jsonl import iter_rows, read_header
+from training.data.jsonl import DataError, iter_rows, read_header
 from training.data.tools import ToolRegistry
 from training.sft_data import is_heldout
 
@@ -61,8 +61,11 @@ def load_items(path: Path, *, split: str = "all", heldout_fraction: float = 0.1,
         raise ValueError(f"--shard-index {shard_index} is outside 0..{num_shards - 1}")
     header = read_header(path)
     items = []
-    for _, row in iter_rows(path):
-        item = EvalItem.from_row(row)
+    for lineno, row in iter_rows(path):
+        try:
+            item = EvalItem.from_row(row)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{path}:{lineno}: not a contextual sample ({type(exc).__name__}: {exc})") from None
         if split == "heldout" and not is_heldout(item.id, heldout_fraction):
             continue
         if split == "train" and is_heldout(item.id, heldout_fraction):

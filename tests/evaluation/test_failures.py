@@ -93,3 +93,12 @@ def test_malformed_model_output_is_scored_invalid(tmp_path: Path, raw_rows, data
     assert s["item_errors"] == 0 and s["scored"] == 1
     assert s["tool_selection_accuracy"] == 0.0 and s["args_ast_accuracy"] == 0.0 and s["finished_rate"] == 0.0
     assert s["schema_validity_rate"] == 0.0 and s["fixture_hit_rate"] in (0.0, None)
+
+
+def test_a_file_that_is_not_a_dataset_is_refused(tmp_path: Path, capsys) -> None:
+    from kimi_student.cli import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"__header__": true}\n{"id": "x"}\n')
+    assert main(["eval", "--in", str(bad), "--out", str(tmp_path / "o"), "--report", str(tmp_path / "r")]) == 2
+    assert "bad.jsonl:2: not a contextual sample" in capsys.readouterr().err
