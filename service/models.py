@@ -17,7 +17,7 @@ from typing import Any
 
 from modeling.chat import SPECIAL_TOKENS
 from modeling.tokenizer import KSTokenizer
-from service.engine.backend import TorchBackend
+from service.engine.backend import Backend, TorchBackend
 from service.engine.constrained import Grammars
 from service.engine.core import Engine
 from service.metrics import Metrics
@@ -58,11 +58,47 @@ class ModelSet:
         self._thread: threading.Thread | None = None
 
     def check(self) -> None:
-        """Fail fast: no servable artifact, or a drafter whose tokenizer differs from the worker's."""
+        """Fail fast: no servable artifact, a drafter whose tokenizer differs from the worker's, or (with
+        --backend onnx) a missing or stale ONNX export."""
         root = self.settings.artifacts
         if not self.roles and self.settings.models:  # KS_MODELS= (empty): the CAWS endpoints only
             raise SetupError(f"no model artifacts under {root}/ (looked for {self.settings.models}); "
                              "run `kimi-student bootstrap --profile toy` first")
+        self._check_drafter()
+        if self.settings.backend == "onnx":
+            self._check_onnx_exports()
+
+    def onnx_dir(self, role: str) -> Path:
+        return (self.settings.onnx_dir or self.settings.artifacts / "onnx") / role
+
+    def _check_onnx_exports(self) -> None:
+        from conversion.source import EXPORTED_ROLES
+        from service.engine.onnx_backend import StaleExportError, check_export
+
+        root = self.settings.artifacts
+        skipped = [r for r in self.roles if r not in EXPORTED_ROLES]
+        if skipped:
+            log.warning("--backend onnx: not serving %s (not exported to ONNX)", skipped)
+            self.roles = [r for r in self.roles if r in EXPORTED_ROLES]
+        speculating = self.speculative == "draft" and "worker" in self.roles
+        drafter = ["drafter"] if speculating and "drafter" not in self.roles else []
+        for role in self.roles + drafter:
+            try:
+                check_export(self.onnx_dir(role), read_manifest(root / role))
+            except StaleExportError as exc:
+                raise SetupError(f"--backend onnx: {exc}; run `kimi-student export onnx --artifact "
+                                 f"{root / role} --out {self.onnx_dir(role)}`") from None
+
+    def backend(self, role: str) -> Backend:
+        root = self.settings.artifacts
+        if self.settings.backend == "onnx":
+            from service.engine.onnx_backend import OnnxBackend
+
+            return OnnxBackend.from_export(self.onnx_dir(role), read_manifest(root / role), self.settings.torch_threads)
+        return TorchBackend.from_artifact(root / role, role=role)
+
+    def _check_drafter(self) -> None:
+        root = self.settings.artifacts
         if self.speculative == "draft" and "worker" in self.roles:
             drafter = root / "drafter"
             if not (drafter / "manifest.json").is_file():
@@ -101,9 +137,9 @@ class ModelSet:
     def _load(self, role: str) -> ServedModel:
         s, root = self.settings, self.settings.artifacts
         tokenizer = KSTokenizer.load(root / role)
-        backend = TorchBackend.from_artifact(root / role, role=role)
+        backend = self.backend(role)
         speculative = self.speculative if role == "worker" else "off"
-        drafter = TorchBackend.from_artifact(root / "drafter", role="drafter") if speculative == "draft" else None
+        drafter = self.backend("drafter") if speculative == "draft" else None
         engine = Engine(
             backend, end_id=tokenizer.end_id, max_num_seqs=s.max_num_seqs, max_queue=s.max_queue,
             max_model_len=s.max_model_len, speculative=speculative, drafter=drafter,

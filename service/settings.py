@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     artifacts: Path = Path("artifacts")
     # Roles served as /v1 models when their artifact exists (artifacts/<role>/manifest.json).
     models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROLES))  # KS_MODELS=worker,judge
-    backend: Literal["torch"] = "torch"
+    backend: Literal["torch", "onnx"] = "torch"
+    # ONNX exports (`kimi-student export onnx`), one directory per role; default <artifacts>/onnx/<role>.
+    onnx_dir: Path | None = None
     # Speculative decoding of the worker: with the drafter, n-gram prompt lookup, or off.
     speculative: Literal["draft", "ngram", "off"] = "draft"
     num_speculative_tokens: int = Field(default=4, ge=1, le=16)

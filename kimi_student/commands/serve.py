@@ -15,7 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--artifacts", type=Path, help="directory holding worker/, drafter/, judge/, teacher/")
     p.add_argument("--models", help="comma-separated roles to serve when present (default all four)")
-    p.add_argument("--backend", choices=["torch"], help="model backend (default torch)")
+    p.add_argument("--backend", choices=["torch", "onnx"],
+                   help="model backend: torch (default) or onnx (onnxruntime over `kimi-student export onnx` graphs)")
+    p.add_argument("--onnx-dir", type=Path, help="ONNX exports, one directory per role (default <artifacts>/onnx)")
     p.add_argument("--speculative", choices=["draft", "ngram", "off"],
                    help="speculative decoding of the worker: with the drafter (default), n-gram lookup, or off")
     p.add_argument("--num-speculative-tokens", type=int, help="draft length gamma (default 4; adaptive)")
@@ -40,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     from service.models import SetupError
     from service.settings import Settings
 
-    fields = ("host", "port", "artifacts", "models", "backend", "speculative", "num_speculative_tokens",
+    fields = ("host", "port", "artifacts", "models", "backend", "onnx_dir", "speculative", "num_speculative_tokens",
               "max_num_seqs", "max_queue", "max_model_len", "torch_threads", "workers", "log_level", "auth",
               "data_dir")
     overrides = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}

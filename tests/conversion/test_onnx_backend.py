@@ -1,0 +1,100 @@
+"""The service's onnxruntime backend: identical greedy tokens to the torch backend, refusals of stale exports."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from conversion.onnx_export import export_onnx
+from modeling.checkpoint import load_artifact
+from service.engine.backend import TorchBackend
+from service.engine.core import Engine, Request
+from service.engine.onnx_backend import OnnxBackend
+from service.engine.params import GenerationParams, SamplingParams, StepOutput
+from service.models import ModelSet, SetupError, read_manifest
+from service.settings import Settings
+
+pytestmark = pytest.mark.slow
+END = 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def onnx_artifacts(artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """worker/ and drafter/ artifacts with their ONNX exports under onnx/ (where the service looks)."""
+    root = tmp_path_factory.mktemp("onnx-serving")
+    for role in ("worker", "drafter"):
+        shutil.copytree(artifacts / role, root / role)
+        export_onnx(root / role, root / "onnx" / role, check_parity=False)
+    return root
+
+
+def prompts(count: int) -> list[list[int]]:
+    g = torch.Generator().manual_seed(5)
+    lengths = torch.randint(3, 60, (count,), generator=g).tolist()
+    return [torch.randint(11, 512, (n,), generator=g).tolist() for n in lengths]
+
+
+def greedy(worker, drafter, speculative: str, prompt_list: list[list[int]]) -> dict[int, list[int]]:
+    engine = Engine(worker, end_id=END, max_num_seqs=8, max_queue=64, speculative=speculative,
+                    drafter=drafter if speculative == "draft" else None, num_speculative_tokens=4)
+    outs: dict[int, list[StepOutput]] = {i: [] for i in range(len(prompt_list))}
+    for i, p in enumerate(prompt_list):
+        params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=40, ignore_eos=True, seed=i))
+        engine.add_request(Request(str(i), p, params, outs[i].append))
+    engine.run_until_idle()
+    return {i: [t for o in v for t in o.tokens] for i, v in outs.items()}
+
+
+def backends(root: Path, kind: str):
+    if kind == "torch":
+        return tuple(TorchBackend(load_artifact(root / r, role=r)[0]) for r in ("worker", "drafter"))
+    return tuple(OnnxBackend.from_export(root / "onnx" / r, read_manifest(root / r)) for r in ("worker", "drafter"))
+
+
+@pytest.mark.parametrize("speculative", ["off", "draft"])
+def test_onnx_greedy_equals_torch_on_20_prompts(onnx_artifacts: Path, speculative: str) -> None:
+    """Continuous batching of 20 prompts (8 rows), plain and with the drafter: the same 40 tokens each."""
+    ps = prompts(20)
+    expected = greedy(*backends(onnx_artifacts, "torch"), speculative, ps)
+    actual = greedy(*backends(onnx_artifacts, "onnx"), speculative, ps)
+    assert actual == expected
+    assert all(len(v) == 40 for v in actual.values())
+
+
+def test_prefill_and_copy_row_match_torch(onnx_artifacts: Path) -> None:
+    torch_worker, _ = backends(onnx_artifacts, "torch")
+    onnx_worker, _ = backends(onnx_artifacts, "onnx")
+    tokens = torch.tensor([prompts(1)[0]])
+    for backend in (torch_worker, onnx_worker):
+        backend.allocate(3, 256)
+    expected, actual = torch_worker.prefill(tokens, 1), onnx_worker.prefill(tokens, 1)
+    assert (actual - expected).abs().max().item() < 1e-3
+    for backend in (torch_worker, onnx_worker):
+        backend.copy_row(1, 2)
+    step, pos = torch.tensor([[7]]), torch.tensor([[tokens.shape[1]]])
+    diff = onnx_worker.forward(step, pos, row0=2) - torch_worker.forward(step, pos, row0=2)
+    assert diff.abs().max().item() < 1e-3
+
+
+def test_service_refuses_a_stale_or_missing_export(onnx_artifacts: Path, tmp_path: Path) -> None:
+    root = tmp_path / "artifacts"
+    shutil.copytree(onnx_artifacts, root)
+    shutil.rmtree(root / "onnx" / "worker")
+    shutil.copytree(root / "onnx" / "drafter", root / "onnx" / "worker")  # exported from other weights
+    settings = Settings(artifacts=root, backend="onnx", models=["worker", "drafter"])
+    with pytest.raises(SetupError, match="exported from weights"):
+        ModelSet(settings, metrics=None).check()
+    shutil.rmtree(root / "onnx" / "worker")
+    with pytest.raises(SetupError, match=r"no ONNX export.*kimi-student export onnx"):
+        ModelSet(settings, metrics=None).check()
