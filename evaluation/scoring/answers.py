@@ -23,9 +23,9 @@ from typing import Any
 
 from training.data.grounding import Evidence, integration_prf
 from training.data.text import privacy_problems
+from training.data.verify import NO_CALL_BEHAVIOURS
 
-NO_CALL_BEHAVIOURS = ("no_tool", "decline", "ask_clarify")
-NO_INTEGRATION_BEHAVIOURS = (*NO_CALL_BEHAVIOURS, "report_failure")
+NO_INTEGRATION_BEHAVIOURS = (*sorted(NO_CALL_BEHAVIOURS), "report_failure")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 _REFUSAL = re.compile(
     r"\b(won't|will not|can't|cannot|can not|refuse|not able to|unable to|not allowed|"
