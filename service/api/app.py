@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     models = ModelSet(settings, metrics)
     models.check()  # refuse to start on a broken setup, before the socket opens
-    caws = build_caws(settings)
+    caws = build_caws(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

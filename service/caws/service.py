@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from arbiter.claims.pipeline import claimify
@@ -39,9 +39,10 @@ def invalid(errors: tuple[Diagnostic, ...]) -> ApiError:
 
 
 class CawsService:
-    def __init__(self, store: Store, cache: Cache, policy: Policy, judge: Judge | None, idempotency_ttl_s: int):
+    def __init__(self, store: Store, cache: Cache, policy: Policy, judge: Judge | None, idempotency_ttl_s: int,
+                 on_verdict: Callable[[str], None] = lambda status: None):
         self.store, self.cache, self.policy, self.judge = store, cache, policy, judge
-        self.idempotency_ttl_s = idempotency_ttl_s
+        self.idempotency_ttl_s, self.on_verdict = idempotency_ttl_s, on_verdict
 
     @property
     def judge_sha256(self) -> str | None:
@@ -66,6 +67,8 @@ class CawsService:
                                      idempotency=(scope_key, body_sha256) if scope_key else None)
         except IdempotencyConflict:
             raise self._conflict() from None
+        if saved.created:
+            self.on_verdict(saved.record["status"])
         if scope_key is not None:
             self.cache.set(f"idem:{scope_key}", json.dumps([body_sha256, saved.record["verdict_id"]]),
                            ttl_s=self.idempotency_ttl_s)

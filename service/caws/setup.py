@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prometheus_client import Counter
 from sqlalchemy.exc import SQLAlchemyError
 
 from arbiter.loaders import read_policy
@@ -9,12 +10,13 @@ from arbiter.result import Err
 from service.cache import make_cache
 from service.caws.judge import load_judge
 from service.caws.service import CawsService
+from service.metrics import Metrics
 from service.models import SetupError
 from service.settings import Settings
 from service.store import SchemaNotReady, Store
 
 
-def build_caws(settings: Settings) -> CawsService:
+def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
     """Fail fast on a broken policy or an unreachable or unmigrated database; the Judge loads later."""
     policy = read_policy(settings.caws_policy)
     if isinstance(policy, Err):
@@ -26,8 +28,9 @@ def build_caws(settings: Settings) -> CawsService:
         raise SetupError(str(exc)) from None
     except SQLAlchemyError as exc:
         raise SetupError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+    verdicts = Counter("caws_verdicts", "Verdicts persisted, by status", ["status"], registry=metrics.registry)
     return CawsService(store, make_cache(settings.redis_url, settings.redis_prefix), policy.value, None,
-                       settings.idempotency_ttl_s)
+                       settings.idempotency_ttl_s, on_verdict=lambda status: verdicts.labels(status).inc())
 
 
 def load_caws_judge(caws: CawsService, settings: Settings) -> None:

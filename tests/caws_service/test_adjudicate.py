@@ -57,3 +57,13 @@ def test_same_inputs_give_one_verdict(client, headers) -> None:
     b = client.post("/caws/adjudicate", json=body, headers=headers).json()
     assert a == b
     assert client.get("/caws/provenance/verify", headers=headers).json()["length"] == before + 1
+
+
+def test_metrics_count_verdicts_by_status(client, headers) -> None:
+    def passed() -> float:
+        lines = client.get("/metrics").text.splitlines()
+        return next((float(x.split()[-1]) for x in lines if x.startswith('caws_verdicts_total{status="PASS"}')), 0.0)
+
+    before = passed()
+    client.post("/caws/adjudicate", json=plea_body(), headers=headers)
+    assert passed() == before + 1
