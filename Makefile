@@ -155,3 +155,20 @@ key: $(STAMP)
 
 bench-caws-service: $(STAMP)
 	$(PY) bench/bench_caws_service.py
+
+# ---- conversion: ONNX and Core ML exports of the artifacts, and the probes that check them ------------
+# Outputs go to $(ARTIFACTS)/onnx/<role>/ and $(ARTIFACTS)/coreml/<role>/ (where `serve --backend onnx` looks).
+.PHONY: onnx-worker onnx-drafter onnx-judge onnx coreml-worker coreml-drafter coreml-judge coreml probes
+
+onnx-worker onnx-drafter onnx-judge: onnx-%: $(STAMP)
+	$(KS) export onnx --artifact $(ARTIFACTS)/$*
+
+onnx: onnx-worker onnx-drafter onnx-judge
+
+coreml-worker coreml-drafter coreml-judge: coreml-%: $(STAMP)
+	$(KS) export coreml --artifact $(ARTIFACTS)/$*
+
+coreml: coreml-worker coreml-drafter coreml-judge
+
+probes: $(STAMP)
+	$(KS) export probes --root $(ARTIFACTS)
