@@ -103,3 +103,12 @@ def test_refuses_unknown_role_before_converting(artifacts: Path, tmp_path: Path)
     with pytest.raises(ConversionError, match="role 'teacher' is not exported"):
         export_coreml(artifacts / "teacher", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_expected_package_size_matches_the_export(coreml_root: Path, capsys) -> None:
+    """`models describe --packages` predicts the int8 Core ML weights of the tiny judge within 5 %."""
+    assert main(["models", "describe", "judge_tiny", "--packages", "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["packages"]["coreml_int8_bytes"]
+    weights = coreml_root / "coreml" / "judge" / "model.mlpackage" / "Data" / "com.apple.CoreML" / "weights"
+    actual = (weights / "weight.bin").stat().st_size
+    assert abs(actual - expected) <= 0.05 * actual, (actual, expected)
