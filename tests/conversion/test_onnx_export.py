@@ -80,3 +80,13 @@ def test_cli_prints_summary(worker_onnx: Path, artifacts: Path, tmp_path: Path, 
     summary = json.loads(capsys.readouterr().out)
     assert summary["graphs"] == ["decode", "prefill"]
     assert summary["parity"]["max_abs_logit_error"] <= PARITY_ATOL
+
+
+def test_refuses_a_role_it_does_not_know(artifacts: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "critic"
+    shutil.copytree(artifacts / "worker", odd)
+    manifest = json.loads((odd / "manifest.json").read_text())
+    (odd / "manifest.json").write_text(json.dumps({**manifest, "role": "critic"}))
+    with pytest.raises(ConversionError, match="role 'critic' is not exported"):
+        export_onnx(odd, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
