@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evaluation.harness import EvalConfig, run
 from evaluation.runners.base import Decoding
 from evaluation.runners.openai_http import OpenAIHTTPRunner
@@ -134,3 +136,27 @@ def test_shards_partition_the_run(tmp_path: Path, raw_rows, unique_rows, dataset
     assert sorted(ids) == sorted(r["id"] for r in full)
     by_id = {r["id"]: r for r in full}
     assert all(r == by_id[r["id"]] for shard in shards for r in shard)
+
+
+@pytest.mark.parametrize("tools", ["all", "registry"])
+def test_model_sees_every_tool_and_its_own_results(tmp_path: Path, raw_rows, unique_rows, dataset_dir,
+                                                   tools: str) -> None:
+    """Every request carries the whole tool list; a second turn carries the first turn's call and result."""
+    header, _ = raw_rows
+    row = next(r for r in unique_rows if r["metadata"]["complexity"] == "single_call")
+    data = write_subset(tmp_path / "one.jsonl", header, [row])
+    gold = GoldModel([row])
+    bodies: list[dict] = []
+
+    def record(body: dict) -> Reply:
+        bodies.append(body)
+        return gold(body)
+
+    evaluate(tmp_path, data, dataset_dir / "fixtures", record, tools=tools)
+    names = sorted(REG.tools)
+    assert len(bodies) == 2 and all(sorted(t["function"]["name"] for t in b["tools"]) == names for b in bodies)
+    assistant, result = bodies[1]["messages"][-2:]
+    call = row["messages"][2]["tool_calls"][0]
+    assert assistant["tool_calls"][0]["function"] == call["function"]
+    assert result["role"] == "tool" and result["tool_call_id"] == assistant["tool_calls"][0]["id"]
+    assert result["content"] == row["messages"][3]["content"]  # the fixture replays the gold result exactly
