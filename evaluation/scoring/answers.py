@@ -10,6 +10,7 @@ Behaviour (items whose gold makes no call):
 - `no_tool`: no call and a non-empty answer;
 - `decline`: no call and a refusal (a refusal phrase in en/es/de/fr);
 - `ask_clarify`: no call and a question (`?`).
+Retries (`retry`): a failed result followed later by a successful one (the model recovered).
 Negative controls (`report_failure`: the gold's only call fails): the answer reports the failure
 (an error code it received, or a failure word) and no claim is grounded in a successful result.
 A control "with integration" is an item of a no-integration behaviour whose answer has a claim
@@ -67,6 +68,9 @@ def behaviour_ok(behaviour: str, answer: str, num_calls: int, results: list[dict
         return num_calls == 0 and bool(_REFUSAL.search(text))
     if behaviour == "ask_clarify":
         return num_calls == 0 and "?" in text
+    if behaviour == "retry":
+        oks = [isinstance(r, dict) and bool(r.get("ok")) for r in results]
+        return False in oks and True in oks[oks.index(False):]
     if behaviour == "report_failure":
         errors = {str(r.get("error")) for r in results if isinstance(r, dict) and not r.get("ok") and r.get("error")}
         reported = any(e in text for e in errors) or bool(_FAILURE.search(text))

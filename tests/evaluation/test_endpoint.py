@@ -120,6 +120,8 @@ def test_gold_replay_scores_perfectly_and_is_deterministic(tmp_path: Path, raw_r
                 "negative_control_ok_rate", "privacy_ok_rate", "finished_rate"):
         assert s[key] == 1.0, key
     assert s["controls_with_integration"] == 0 and s["item_errors"] == 0
+    assert set(s["behaviour_ok_rate"]) == {"ask_clarify", "decline", "no_tool", "report_failure", "retry"}
+    assert all(v == 1.0 for v in s["behaviour_ok_rate"].values())
     assert s["integration_f1_macro_lax"] >= 0.9
     assert report["gates_ok"]
 

@@ -78,6 +78,9 @@ def test_integration_uses_only_successful_results() -> None:
     ("report_failure", "The call failed (permission_denied).", 1, [{"ok": False, "error": "permission_denied"}], True),
     ("report_failure", "It has 12 lines.", 1, [{"ok": False, "error": "permission_denied"}], False),
     ("report_failure", "It failed.", 0, [], False),
+    ("retry", "done", 2, [{"ok": False, "error": "timeout"}, {"ok": True, "stdout": "done"}], True),
+    ("retry", "done", 1, [{"ok": True, "stdout": "done"}], False),
+    ("retry", "done", 2, [{"ok": True}, {"ok": False, "error": "timeout"}], False),
     ("tool_use", "anything", 1, [], None),
 ])
 def test_behaviour(behaviour: str, answer: str, calls: int, results: list, ok: bool | None) -> None:
