@@ -54,3 +54,9 @@ def test_body_over_the_limit_is_413(backend, judge_artifacts, tmp_path) -> None:
         r = client.post("/caws/adjudicate", json=plea_body(rationale="x" * 8000), headers=headers)
         assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
         assert counts(client) == before
+
+
+def test_huge_paging_numbers_are_400(client, headers) -> None:
+    """Found by fuzzing: an offset beyond the database's integer range was a 500."""
+    for params in ({"offset": 10**20}, {"limit": 0}, {"limit": 10**6}, {"offset": -1}):
+        assert client.get("/caws/verdicts", params=params, headers=headers).status_code == 400

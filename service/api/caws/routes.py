@@ -42,7 +42,7 @@ def get_verdict(verdict_id: str, caws: CawsDep, _: Reader) -> dict[str, Any]:
 @router.get("/verdicts")
 def list_verdicts(caws: CawsDep, _: Reader, change_id: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> VerdictsPublic:
+                  offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> VerdictsPublic:
     """Verdicts in chain order, optionally of one change."""
     return VerdictsPublic(**caws.verdicts(change_id, limit, offset))
 
