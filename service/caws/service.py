@@ -38,6 +38,15 @@ def invalid(errors: tuple[Diagnostic, ...]) -> ApiError:
     return ApiError(400, message, param=errors[0].path if errors else None, code="invalid_value")
 
 
+def require_unicode(value: Any) -> None:
+    """JSON may carry lone surrogates (\\ud800); no database, hash or response can encode them: a 400."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "text must be valid Unicode (no lone surrogate escapes such as \\ud800)",
+                       code="invalid_value") from None
+
+
 class CawsService:
     def __init__(self, store: Store, cache: Cache, policy: Policy, judge: Judge | None, idempotency_ttl_s: int,
                  on_verdict: Callable[[str], None] = lambda status: None):
@@ -50,6 +59,7 @@ class CawsService:
 
     def adjudicate(self, body: Mapping[str, Any], *, principal: Principal, idempotency_key: str | None) -> dict:
         """Decide, seal, persist (one transaction) and return the verdict record."""
+        require_unicode(body)
         body_sha256 = sha256_hex(dict(body))
         scope_key = f"{principal.name}:{idempotency_key}" if idempotency_key else None
         if scope_key is not None:
@@ -123,6 +133,7 @@ class CawsService:
         return {"data": data, "count": len(data)}
 
     def claimify(self, text: Any, context: Any, evidence_manifest: Any) -> dict:
+        require_unicode([text, context, evidence_manifest])
         result = claimify(text, policy=self.policy.claims, context=context, evidence_manifest=evidence_manifest)
         if isinstance(result, Err):
             raise invalid(result.errors)
@@ -130,6 +141,7 @@ class CawsService:
 
     def create_waiver(self, body: Mapping[str, Any], *, principal: Principal) -> dict:
         """A `proposed` waiver created by `principal`; the server assigns id, status, approvers and creator."""
+        require_unicode(body)
         unknown = sorted(set(body) - set(WAIVER_FIELDS))
         if unknown:
             raise invalid(tuple(Diagnostic("waiver.unknown_key", f"$.{k}", f"unknown or server-set key {k!r}")
@@ -183,7 +195,12 @@ class CawsService:
                            headers={"Retry-After": str(retry_after_s)})
         return self.judge
 
+    def score(self, judge: Judge, prompt: str, candidate: str) -> dict:
+        require_unicode([prompt, candidate])
+        return judge.score(prompt, candidate).to_dict()
+
     def compare(self, judge: Judge, prompt: str, a: str, b: str) -> dict:
+        require_unicode([prompt, a, b])
         sa, sb = judge.score(prompt, a), judge.score(prompt, b)
         verdict = "TIE" if abs(sa.score - sb.score) < TIE_MARGIN else ("A" if sa.score > sb.score else "B")
         return {"verdict": verdict, "a": sa.to_dict(), "b": sb.to_dict()}

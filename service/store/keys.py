@@ -46,6 +46,8 @@ def digest(key: str) -> str:
 
 def create_key(session: Session, *, name: str, scopes: list[str], rate_limit_per_min: int | None = None) -> str:
     """A new key (returned once, stored only as its digest); ValueError on an unknown scope or a taken name."""
+    if not 1 <= len(name) <= 64 or not name.isprintable():
+        raise ValueError("a key name is 1 to 64 printable characters")
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"unknown scopes {unknown}; choose from {list(SCOPES)}" if unknown else "no scopes given")

@@ -9,6 +9,7 @@ of processes are serialized by the database.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,6 +30,23 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+class SafeText(TypeDecorator):
+    """Text that PostgreSQL can hold: NUL is escaped reversibly (backslash first), on every database alike,
+    so lookups by value find what was stored."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> str | None:
+        return value.replace("\\", "\\\\").replace("\x00", "\\0") if value is not None else None
+
+    def process_result_value(self, value: str | None, dialect) -> str | None:
+        return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else "\\", value) if value is not None else None
+
+
+_ESCAPED = re.compile(r"\\(\\|0)")
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -37,11 +55,11 @@ class Verdict(Base):
     __tablename__ = "verdicts"
 
     verdict_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    change_id: Mapped[str] = mapped_column(Text, index=True)
+    change_id: Mapped[str] = mapped_column(SafeText, index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
-    spec_id: Mapped[str] = mapped_column(Text)
+    spec_id: Mapped[str] = mapped_column(SafeText)
     record_json: Mapped[str] = mapped_column(Text)
-    principal: Mapped[str | None] = mapped_column(Text)
+    principal: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
 
 
@@ -51,7 +69,7 @@ class Candidate(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     verdict_id: Mapped[str] = mapped_column(ForeignKey("verdicts.verdict_id", ondelete="CASCADE"), index=True)
-    candidate_id: Mapped[str] = mapped_column(Text)
+    candidate_id: Mapped[str] = mapped_column(SafeText)
     status: Mapped[str] = mapped_column(String(20))
     judge_score: Mapped[float] = mapped_column(Float)
     superseded: Mapped[bool]
@@ -63,7 +81,7 @@ class ViolationRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     verdict_id: Mapped[str] = mapped_column(ForeignKey("verdicts.verdict_id", ondelete="CASCADE"), index=True)
     gate: Mapped[str] = mapped_column(String(40))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(SafeText)
     waived_by: Mapped[str | None] = mapped_column(String(16))
 
 
@@ -91,9 +109,9 @@ class WaiverRow(Base):
     __tablename__ = "waivers"
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    applies_to: Mapped[str] = mapped_column(Text, index=True)
+    applies_to: Mapped[str] = mapped_column(SafeText, index=True)
     status: Mapped[str] = mapped_column(String(20))
-    created_by: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(SafeText)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     doc_json: Mapped[str] = mapped_column(Text)  # the waiver document without approvers and status
@@ -105,7 +123,7 @@ class Approval(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     waiver_id: Mapped[str] = mapped_column(ForeignKey("waivers.id", ondelete="CASCADE"), index=True)
-    handle: Mapped[str] = mapped_column(Text)
+    handle: Mapped[str] = mapped_column(SafeText)
     approved_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
@@ -113,7 +131,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(SafeText, unique=True)
     key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart in listings
     scopes: Mapped[str] = mapped_column(Text)  # comma-separated

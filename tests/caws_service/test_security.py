@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -62,3 +63,26 @@ def test_sql_injection_is_stored_verbatim(client, headers) -> None:
         assert session.execute(select(func.count()).select_from(Verdict)).scalar_one() > 0
         assert session.execute(select(func.count()).select_from(WaiverRow)).scalar_one() > 0
     assert client.get("/caws/provenance/verify", headers=headers).json()["ok"]
+
+
+def test_nul_and_control_characters_are_stored_verbatim(client, headers) -> None:
+    """PostgreSQL text cannot hold NUL: such values must still round-trip (or be refused), never a 500."""
+    evil = "a\x00b\x1b[31m\u202e"
+    body = plea_body(change_id=evil)
+    r = client.post("/caws/adjudicate", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert client.get("/caws/verdicts/" + r.json()["verdict_id"], headers=headers).json()["change_id"] == evil
+    listed = client.get("/caws/verdicts", params={"change_id": evil}, headers=headers).json()
+    assert [v["verdict_id"] for v in listed["data"]] == [r.json()["verdict_id"]]
+    waiver = client.post("/caws/waivers", json=waiver_body(applies_to=evil, description=evil), headers=headers)
+    assert waiver.status_code == 201 and waiver.json()["applies_to"] == evil
+    assert client.get("/caws/waivers", params={"applies_to": evil}, headers=headers).json()["count"] == 1
+
+
+@pytest.mark.parametrize("path", ["/caws/adjudicate", "/caws/waivers", "/caws/claimify", "/caws/judge/score"])
+def test_lone_surrogates_are_400(client, headers, path: str) -> None:
+    bodies = {"/caws/adjudicate": plea_body(rationale="x\ud800"), "/caws/waivers": waiver_body(description="\udfff"),
+              "/caws/claimify": {"text": "a\ud800"}, "/caws/judge/score": {"prompt": "\ud800", "candidate": "c"}}
+    raw = json.dumps(bodies[path])  # ASCII escapes: the request itself is valid JSON
+    r = client.post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_value"

@@ -94,7 +94,7 @@ def claimify(body: ClaimifyRequest, caws: CawsDep, _: Adjudicator) -> dict[str, 
 def judge_score(body: JudgeScoreRequest, caws: CawsDep, settings: SettingsDep, _: Adjudicator) -> JudgeScorePublic:
     """The Judge's score and clause probabilities for one candidate (503 without a Judge)."""
     judge = caws.judge_or_503(settings.retry_after_s)
-    return JudgeScorePublic(**judge.score(body.prompt, body.candidate).to_dict())
+    return JudgeScorePublic(**caws.score(judge, body.prompt, body.candidate))
 
 
 @router.post("/judge/compare")
