@@ -19,7 +19,6 @@ torch 2.13). Conversion runs on Linux; loading and predicting needs macOS (see c
 
 from __future__ import annotations
 
-import logging
 import shutil
 import tempfile
 import time
@@ -43,8 +42,6 @@ FLOAT_CONSTS = ("rope_cos", "rope_sin")  # tables, not weights: quantizing them 
 WEIGHT_THRESHOLD = 512  # quantize every matrix of at least this many elements (tiny configs included)
 PACKAGE = "model.mlpackage"
 MIN_TARGET = "macOS15 / iOS18"
-
-log = logging.getLogger(__name__)
 
 
 def _ct() -> Any:

@@ -8,7 +8,6 @@ more than `PARITY_ATOL` fails.
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from pathlib import Path
@@ -25,8 +24,6 @@ OPSET = 18
 PARITY_ATOL = 1e-3  # fp32 onnxruntime vs torch, max abs logit error
 GRAPH_FILES = {"prefill": "prefill.onnx", "decode": "decode.onnx", "judge": "judge.onnx"}
 ONNX_DTYPES = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16"}
-
-log = logging.getLogger(__name__)
 
 
 def default_out_dir(artifact: str | Path) -> Path:
