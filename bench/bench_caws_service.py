@@ -1,6 +1,7 @@
 """`POST /caws/adjudicate` latency through a live `kimi-student serve`: one candidate, a 300-line diff, toy Judge.
 
-Usage: python bench/bench_caws_service.py [--requests 200] [--concurrency 1 8] [--tokenizer artifacts/tokenizer]
+Usage: python bench/bench_caws_service.py [--requests 200] [--concurrency 1 8] [--workers 1]
+       [--tokenizer artifacts/tokenizer]
 Builds a random-init `judge_toy` artifact on the given tokenizer (2,048 tokens) in a temporary
 directory, starts the server there (SQLite, or KS_DATABASE_URL / KS_REDIS_URL when set), creates a key,
 and prints one JSON line per concurrency with p50/p95/mean in milliseconds.
@@ -58,8 +59,9 @@ def body(diff: str) -> dict:
                              "contracts": {"consumer": True, "provider": True}}}
 
 
-def start(root: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "KS_MODELS": "", "KS_ARTIFACTS": str(root / "artifacts"), "KS_DATA_DIR": str(root / "data"),
+def start(root: Path, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "KS_MODELS": "", "KS_WORKERS": str(workers), "KS_ARTIFACTS": str(root / "artifacts"),
+           "KS_DATA_DIR": str(root / "data"),
            "KS_LOG_LEVEL": "warning", "KS_RATE_LIMIT_PER_MIN": "1000000"}
     proc = subprocess.Popen([sys.executable, "-m", "kimi_student", "serve", "--port", str(port)], env=env)
     for _ in range(300):
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--tokenizer", type=Path, default=Path("artifacts/tokenizer"))
+    parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -103,7 +106,7 @@ def main() -> None:
         key = subprocess.run([sys.executable, "-m", "kimi_student", "keys", "create", "--name", "bench", "--scopes",
                               "adjudicate", "--data-dir", str(root / "data")], capture_output=True, text=True,
                              check=True).stdout.strip()
-        proc = start(root, port)
+        proc = start(root, port, args.workers)
         try:
             for c in args.concurrency:
                 print(json.dumps(run(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}, args.requests,

@@ -1,12 +1,15 @@
 """Engines, sessions, the chain lock and Alembic migrations for SQLite and PostgreSQL.
 
-SQLite: every transaction starts with `BEGIN IMMEDIATE`, so writers (and the chain append) are
-serialized across processes by SQLite's own file lock, with a busy timeout instead of errors.
+SQLite: a write transaction (`write_transaction`) starts with `BEGIN IMMEDIATE`, so writers (and the
+chain append) are serialized across processes by SQLite's own file lock, with a busy timeout instead
+of errors; reads start with a plain `BEGIN` and never wait for writers (WAL).
 PostgreSQL: `lock_chain` takes `SELECT ... FOR UPDATE` on the single `chain_head` row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.store.tables import ChainHead
 
+WRITE = "ks_write_transaction"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -26,7 +30,7 @@ def make_engine(url: str) -> Engine:
         ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -35,6 +39,18 @@ def ensure_sqlite_dir(url: str) -> None:
     path = url.split("///", 1)[-1] if url.startswith("sqlite") else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """A transaction that will write: on SQLite it takes the database's write lock up front."""
+    with session.begin():
+        session.connection(execution_options={WRITE: True})
+        yield
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -51,7 +67,7 @@ def make_sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 def lock_chain(session: Session) -> ChainHead:
-    """The chain head row, locked until the transaction ends (SQLite: already locked by BEGIN IMMEDIATE)."""
+    """The chain head row, locked until the transaction ends (SQLite: `write_transaction` holds the lock)."""
     head = session.execute(select(ChainHead).where(ChainHead.id == 1).with_for_update()).scalar_one()
     return head
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.store.db import write_transaction
 from service.store.tables import ApiKey
 
 SCOPES = ("chat", "adjudicate", "waivers:write", "waivers:approve", "admin")
@@ -52,7 +53,7 @@ def create_key(session: Session, *, name: str, scopes: list[str], rate_limit_per
     if unknown or not scopes:
         raise ValueError(f"unknown scopes {unknown}; choose from {list(SCOPES)}" if unknown else "no scopes given")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    with session.begin():
+    with write_transaction(session):
         if session.execute(select(ApiKey).where(ApiKey.name == name)).scalar_one_or_none() is not None:
             raise ValueError(f"a key named {name!r} exists")
         session.add(ApiKey(name=name, key_sha256=digest(key), prefix=key[:10], scopes=",".join(scopes),
@@ -77,7 +78,7 @@ def list_keys(session: Session) -> list[KeyInfo]:
 
 
 def revoke_key(session: Session, *, name: str) -> bool:
-    with session.begin():
+    with write_transaction(session):
         row = session.execute(select(ApiKey).where(ApiKey.name == name)).scalar_one_or_none()
         if row is None:
             return False

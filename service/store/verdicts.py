@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arbiter.provenance import GENESIS, ChainReport, entry_hash, record_hash, seal, verify
-from service.store.db import lock_chain
+from service.store.db import lock_chain, write_transaction
 from service.store.tables import Candidate, ChainHead, IdempotencyRecord, ProvenanceEntry, Verdict, ViolationRow
 
 
@@ -35,7 +35,7 @@ class Saved:
 def save_verdict(session: Session, *, record: Mapping[str, Any], principal: str | None,
                  idempotency: tuple[str, str] | None = None) -> Saved:
     """Persist `record` (unsealed) with its chain entry; `idempotency` is (scope key, body sha256)."""
-    with session.begin():
+    with write_transaction(session):
         head = lock_chain(session)
         if idempotency is not None:
             seen = session.get(IdempotencyRecord, idempotency[0])
@@ -104,17 +104,28 @@ def list_verdicts(session: Session, *, change_id: str | None = None, limit: int 
 
 
 def verify_chain(session: Session) -> ChainReport:
-    """Every link and hash, every stored record against its entry, and the head row against the last entry."""
+    """Every link and hash up to the head, each record against its entry, and no verdict without an entry.
+
+    The head is read first and only entries below it are checked, so the report is consistent while
+    other writers append (a verdict, its entry and the new head always commit together).
+    """
     with session.begin():
-        entries = session.execute(select(ProvenanceEntry).order_by(ProvenanceEntry.index)).scalars().all()
-        records = {v.verdict_id: json.loads(v.record_json) for v in session.execute(select(Verdict)).scalars()}
         head = session.get(ChainHead, 1)
+        length = head.length if head is not None else 0
+        entries = session.execute(select(ProvenanceEntry).where(ProvenanceEntry.index < length)
+                                  .order_by(ProvenanceEntry.index)).scalars().all()
+        rows = session.execute(select(Verdict).join(ProvenanceEntry, ProvenanceEntry.verdict_id == Verdict.verdict_id)
+                               .where(ProvenanceEntry.index < length)).scalars()
+        records = {v.verdict_id: json.loads(v.record_json) for v in rows}
+        orphans = session.execute(select(func.count()).select_from(Verdict).outerjoin(
+            ProvenanceEntry, ProvenanceEntry.verdict_id == Verdict.verdict_id).where(ProvenanceEntry.index.is_(None))
+        ).scalar_one()
     chain = [{"index": e.index, "verdict_id": e.verdict_id, "record_sha256": e.record_sha256,
               "previous_hash": e.previous_hash, "hash": e.hash} for e in entries]
     report = verify(chain, records)
     if not report.ok:
         return report
     last = chain[-1]["hash"] if chain else GENESIS
-    if len(records) != len(chain) or head is None or (head.length, head.head_hash) != (len(chain), last):
-        return ChainReport(False, len(chain), len(chain))  # a verdict without its entry, or a forked head
+    if head is None or orphans or len(chain) != length or head.head_hash != last:
+        return ChainReport(False, len(chain), len(chain))  # a verdict without its entry, or a head off the chain
     return report

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from arbiter.codec import format_time
 from arbiter.policy import Policy
+from service.store.db import write_transaction
 from service.store.tables import Approval, WaiverRow
 
 
@@ -47,7 +48,7 @@ def create_waiver(session: Session, *, doc: dict[str, Any], created_by: str, exp
     """Store a `proposed` waiver under the next free id `WV-NNNN` (retried if another writer took it)."""
     for _ in range(5):
         try:
-            with session.begin():
+            with write_transaction(session):
                 last = session.execute(select(func.max(WaiverRow.id))).scalar_one_or_none()
                 waiver_id = f"WV-{int(last[3:]) + 1 if last else 1:04d}"
                 now = dt.datetime.now(dt.UTC)
@@ -86,7 +87,7 @@ def waivers_by_id(session: Session, *, ids: list[str]) -> dict[str, dict[str, An
 def approve_waiver(session: Session, *, waiver_id: str, handle: str, policy: Policy) -> tuple[dict, bool]:
     """Add `handle`'s approval (once); activate the waiver when it holds enough. Returns (waiver, added)."""
     try:
-        with session.begin():
+        with write_transaction(session):
             row = _locked(session, waiver_id)
             if row.created_by == handle:
                 raise SelfApproval(f"{handle} created {waiver_id} and cannot approve it")
@@ -110,7 +111,7 @@ def approve_waiver(session: Session, *, waiver_id: str, handle: str, policy: Pol
 
 
 def revoke_waiver(session: Session, *, waiver_id: str) -> dict[str, Any]:
-    with session.begin():
+    with write_transaction(session):
         row = _locked(session, waiver_id)
         row.status = "revoked"
         return public(row, _approvals(session, waiver_id))

@@ -63,3 +63,17 @@ def test_tampering_with_a_stored_record_breaks_the_chain(tmp_path: Path) -> None
         report = verify_chain(session)
     assert not report.ok and report.first_bad_index is not None and report.length == 3
     store.close()
+
+
+def test_a_verdict_without_its_entry_breaks_the_chain(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'orphan.db'}", migrate=True)
+    policy = read_policy().unwrap()
+    record = adjudicate_request(plea_body(), policy=policy, default_now=dt.datetime.now(dt.UTC)).unwrap()
+    with store.sessions() as session:
+        save_verdict(session, record=record, principal="t")
+    with store.sessions() as session, session.begin():
+        session.add(Verdict(verdict_id="CAWS-VERDICT-ORPHANORPHANORPH", change_id="x", status="PASS", spec_id="X-1",
+                            record_json="{}", principal=None, created_at=dt.datetime.now(dt.UTC)))
+    with store.sessions() as session:
+        assert verify_chain(session).to_dict() == {"ok": False, "length": 1, "first_bad_index": 1}
+    store.close()
