@@ -23,6 +23,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,25 +139,30 @@ def _convert(ct: Any, program: torch.export.ExportedProgram, **kwargs: Any) -> A
         )
 
 
-def step_function(ct: Any, source: Source, slots: int, path: Path) -> None:
-    """Convert, quantize and save the fixed-shape step program of context length `slots`."""
-    model = source.model
+@contextmanager
+def state_caches(model: Transformer, slots: int) -> Iterator[StepGraph]:
+    """The model with `StateKV` caches of `slots` slots, as the step program; the old caches come back after."""
     cfg = model.config
-    graph = StepGraph(model).eval()
     saved = [layer.self_attn.kv_cache for layer in model.model.layers], model.cache_batch_size, model.cache_seq_len
     try:
         for layer in model.model.layers:
             layer.self_attn.kv_cache = StateKV(cfg.n_kv_heads, slots, cfg.d_head)
         model.cache_batch_size, model.cache_seq_len = 1, slots
-        tokens = torch.zeros(1, STEP_TOKENS, dtype=torch.int32)
-        positions = torch.arange(STEP_TOKENS, dtype=torch.int32)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.export.export(graph, (tokens, positions)).run_decompositions({})
+        yield StepGraph(model).eval()
     finally:
         for layer, cache in zip(model.model.layers, saved[0], strict=True):
             layer.self_attn.kv_cache = cache
         model.cache_batch_size, model.cache_seq_len = saved[1], saved[2]
+
+
+def step_function(ct: Any, source: Source, slots: int, path: Path) -> None:
+    """Convert, quantize and save the fixed-shape step program of context length `slots`."""
+    cfg = source.model.config
+    tokens = torch.zeros(1, STEP_TOKENS, dtype=torch.int32)
+    positions = torch.arange(STEP_TOKENS, dtype=torch.int32)
+    with state_caches(source.model, slots) as graph, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(graph, (tokens, positions)).run_decompositions({})
     mlmodel = _convert(ct, program, outputs=[ct.TensorType(name="logits")])
     expected = {state_name(i, kv) for i in range(cfg.n_layers) for kv in "kv"}
     found = {state.name for state in mlmodel.get_spec().description.state}

@@ -112,3 +112,27 @@ def test_expected_package_size_matches_the_export(coreml_root: Path, capsys) -> 
     weights = coreml_root / "coreml" / "judge" / "model.mlpackage" / "Data" / "com.apple.CoreML" / "weights"
     actual = (weights / "weight.bin").stat().st_size
     assert abs(actual - expected) <= 0.05 * actual, (actual, expected)
+
+
+def test_the_converted_step_program_matches_the_model(artifacts: Path) -> None:
+    """What coremltools receives, run in torch: a 21-token prompt in 8-token chunks through the state (the
+    last one padded) gives the model's logits at every real position."""
+    import torch
+
+    from conversion.coreml_export import state_caches
+    from modeling.checkpoint import load_artifact
+
+    model, _ = load_artifact(artifacts / "worker", role="worker")
+    prompt = torch.randint(3, 512, (1, 21), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(prompt)[0]
+        with state_caches(model, 512) as step:
+            got = []
+            for start in range(0, 21, STEP_TOKENS):
+                chunk = prompt[0, start:start + STEP_TOKENS]
+                padded = torch.zeros(STEP_TOKENS, dtype=torch.int32)
+                padded[: len(chunk)] = chunk
+                logits = step(padded[None], torch.arange(start, start + STEP_TOKENS, dtype=torch.int32))
+                got.append(logits[0, : len(chunk)])
+        assert (torch.cat(got) - expected).abs().max().item() < 1e-4
+        assert model.model.layers[0].self_attn.kv_cache is None  # the caches were restored
