@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from service.cache.memory import MemoryCache
-from service.cache.redis import RedisCache
+from service.cache.redis import CacheUnavailable, RedisCache
 
 
 class Cache(Protocol):
@@ -32,4 +32,4 @@ def make_cache(redis_url: str | None, prefix: str = "ks:") -> Cache:
     return RedisCache(redis_url, prefix) if redis_url else MemoryCache()
 
 
-__all__ = ["Cache", "MemoryCache", "RedisCache", "make_cache"]
+__all__ = ["Cache", "CacheUnavailable", "MemoryCache", "RedisCache", "make_cache"]

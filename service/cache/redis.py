@@ -1,4 +1,7 @@
-"""The Redis cache shared by every replica: token buckets in one Lua script (atomic, Redis's clock)."""
+"""The Redis cache shared by every replica: token buckets in one Lua script (atomic, Redis's clock).
+
+Every Redis failure surfaces as `CacheUnavailable`.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,10 @@ return tostring(wait)
 """
 
 
+class CacheUnavailable(RuntimeError):
+    """The shared cache cannot be reached."""
+
+
 class RedisCache:
     def __init__(self, url: str, prefix: str = "ks:"):
         self.prefix = prefix
@@ -29,13 +36,22 @@ class RedisCache:
         self._take = self.client.register_script(TAKE)
 
     def take(self, bucket: str, *, rate_per_min: int) -> float:
-        return float(self._take(keys=[f"{self.prefix}rl:{bucket}"], args=[rate_per_min, rate_per_min / 60.0]))
+        try:
+            return float(self._take(keys=[f"{self.prefix}rl:{bucket}"], args=[rate_per_min, rate_per_min / 60.0]))
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from None
 
     def get(self, key: str) -> str | None:
-        return self.client.get(self.prefix + key)
+        try:
+            return self.client.get(self.prefix + key)
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from None
 
     def set(self, key: str, value: str, *, ttl_s: int) -> None:
-        self.client.set(self.prefix + key, value, ex=ttl_s)
+        try:
+            self.client.set(self.prefix + key, value, ex=ttl_s)
+        except redis.RedisError as exc:
+            raise CacheUnavailable(str(exc)) from None
 
     def close(self) -> None:
         self.client.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,12 +21,14 @@ from arbiter.request import adjudicate_request, waiver_ids
 from arbiter.result import Diagnostic, Err
 from arbiter.waivers import Waiver, parse_waiver
 from service.api.errors import ApiError
-from service.cache import Cache
+from service.cache import Cache, CacheUnavailable
 from service.caws.judge import NoJudge
 from service.store import Store, waivers
 from service.store.keys import Principal
 from service.store.verdicts import IdempotencyConflict, list_verdicts, save_verdict, verify_chain
 from service.store.verdicts import get_verdict as load_verdict
+
+log = logging.getLogger(__name__)
 
 WAIVER_FIELDS = ("applies_to", "gates", "delta", "reason_code", "description", "mitigation", "expires_at",
                  "risk_owner")
@@ -80,13 +83,19 @@ class CawsService:
         if saved.created:
             self.on_verdict(saved.record["status"])
         if scope_key is not None:
-            self.cache.set(f"idem:{scope_key}", json.dumps([body_sha256, saved.record["verdict_id"]]),
-                           ttl_s=self.idempotency_ttl_s)
+            try:
+                self.cache.set(f"idem:{scope_key}", json.dumps([body_sha256, saved.record["verdict_id"]]),
+                               ttl_s=self.idempotency_ttl_s)
+            except CacheUnavailable:  # the verdict is stored; the database answers the next replay
+                log.warning("cache unavailable: idempotency key %s not cached", idempotency_key)
         return saved.record
 
     def _idempotent_replay(self, scope_key: str, body_sha256: str) -> dict | None:
         """The fast path: an Idempotency-Key the cache remembers is answered without adjudicating again."""
-        cached = self.cache.get(f"idem:{scope_key}")
+        try:
+            cached = self.cache.get(f"idem:{scope_key}")
+        except CacheUnavailable:
+            return None  # the database's idempotency record still decides
         if cached is None:
             return None
         seen_sha256, verdict_id = json.loads(cached)

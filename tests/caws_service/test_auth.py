@@ -75,3 +75,15 @@ def test_keys_cli_prints_only_the_key(tmp_path) -> None:
     with store.sessions() as session:
         assert authenticate(session, key=key) is None
     store.close()
+
+
+def test_unreachable_redis_is_503_not_500(judge_artifacts, tmp_path) -> None:
+    """Without the shared rate-limit store the service refuses writes (503 + Retry-After) and still reads."""
+    from tests.caws_service.conftest import Backend
+
+    dead = Backend("sqlite+dead-redis", f"sqlite:///{tmp_path / 'db.sqlite'}", "redis://127.0.0.1:1/0", "kstest:dead:")
+    with TestClient(create_app(settings_for(dead, tmp_path, judge_artifacts))) as client:
+        headers = make_key(client)
+        r = client.post("/caws/adjudicate", json=plea_body(), headers=headers)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert client.get("/caws/verdicts", headers=headers).status_code == 200

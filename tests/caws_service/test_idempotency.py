@@ -61,3 +61,20 @@ def forget(client, headers, idem: str) -> None:
     with client.app.state.caws.store.sessions() as session:
         name = authenticate(session, key=headers["Authorization"].split()[1]).name
     assert cache.client.delete(f"{cache.prefix}idem:{name}:{idem}") == 1
+
+
+def test_idempotency_without_the_cache(client, headers, monkeypatch) -> None:
+    """The cache failing for values (not for rate limits) changes nothing: the database record decides."""
+    from service.cache import CacheUnavailable
+
+    def unavailable(*args, **kwargs):
+        raise CacheUnavailable("down")
+
+    caws = client.app.state.caws
+    monkeypatch.setattr(caws.cache, "get", unavailable)
+    monkeypatch.setattr(caws.cache, "set", unavailable)
+    body, key = plea_body(), {"Idempotency-Key": uuid.uuid4().hex, **headers}
+    first = client.post("/caws/adjudicate", json=body, headers=key)
+    assert first.status_code == 200
+    assert client.post("/caws/adjudicate", json=body, headers=key).json()["verdict_id"] == first.json()["verdict_id"]
+    assert client.post("/caws/adjudicate", json={**body, "rationale": "other"}, headers=key).status_code == 409

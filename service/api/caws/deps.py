@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from service.api.deps import SettingsDep
 from service.api.errors import ApiError
+from service.cache import CacheUnavailable
 from service.caws.service import CawsService
 from service.store.keys import SCOPES, Principal, authenticate
 
@@ -51,7 +52,11 @@ def require(scope: str) -> Callable[..., Principal]:
         if scope not in principal.scopes and "admin" not in principal.scopes:
             raise ApiError(403, f"this key lacks the scope {scope!r}", code="missing_scope")
         rate = principal.rate_limit_per_min or settings.rate_limit_per_min
-        wait = caws.cache.take(f"key:{principal.name}", rate_per_min=rate)
+        try:
+            wait = caws.cache.take(f"key:{principal.name}", rate_per_min=rate)
+        except CacheUnavailable:  # no shared rate limit -> refuse rather than let every key through
+            raise ApiError(503, "the rate-limit store is unavailable", code="cache_unavailable",
+                           headers={"Retry-After": str(settings.retry_after_s)}) from None
         if wait > 0:
             raise ApiError(429, f"rate limit of {rate} requests per minute reached", code="rate_limited",
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
