@@ -56,10 +56,6 @@ class CawsService:
         self.store, self.cache, self.policy, self.judge = store, cache, policy, judge
         self.idempotency_ttl_s, self.on_verdict = idempotency_ttl_s, on_verdict
 
-    @property
-    def judge_sha256(self) -> str | None:
-        return self.judge.artifact_sha256 if self.judge is not None else None
-
     def adjudicate(self, body: Mapping[str, Any], *, principal: Principal, idempotency_key: str | None) -> dict:
         """Decide, seal, persist (one transaction) and return the verdict record."""
         require_unicode(body)

@@ -78,13 +78,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def idempotent_verdict(session: Session, *, scope_key: str) -> tuple[str, str] | None:
-    """(body sha256, verdict id) stored for an Idempotency-Key, or None."""
-    with session.begin():
-        seen = session.get(IdempotencyRecord, scope_key)
-        return (seen.body_sha256, seen.verdict_id) if seen else None
-
-
 def get_verdict(session: Session, *, verdict_id: str) -> dict[str, Any] | None:
     with session.begin():
         row = session.get(Verdict, verdict_id)
