@@ -70,3 +70,12 @@ def test_cli(tmp_path) -> None:
     down = subprocess.run([*run, "downgrade", "--data-dir", str(tmp_path)], capture_output=True, text=True,
                           timeout=120)
     assert down.returncode == 0 and "base" in down.stdout
+
+
+def test_processes_migrating_one_sqlite_file_together(tmp_path) -> None:
+    """`serve --workers N` starts N processes that each migrate the embedded database at once."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    code = "import sys; from service.store import db; db.upgrade(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    assert tables(url) == TABLES
