@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from modeling.tokenizer import KSTokenizer, save_tokenizer, train_tokenizer
 from training.data import extract, generate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _service_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Services started by tests keep their embedded SQLite store in a temp dir, never in the checkout."""
+    os.environ.setdefault("KS_DATA_DIR", str(tmp_path_factory.mktemp("ks-data")))
 
 
 @pytest.fixture(scope="session")
