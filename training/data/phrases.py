@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-LANGS = ("en", "es", "de", "fr")
 
 P: dict[str, dict[str, str]] = {
     "system": {
