@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from modeling.checkpoint import check_tokenizer_vocab, save_artifact
+from modeling.checkpoint import ArtifactError, check_tokenizer_vocab, load_artifact, save_artifact, sha256_file
 from modeling.config import RoleConfig
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
-from training import checkpoints
+from training import checkpoints, qat
 from training.plots import plot_training
 from training.sft_data import IGNORE, SFTData, collate, pick_batch
 from training.toolcall_eval import evaluate
@@ -45,6 +45,7 @@ class TrainJob:
     force: bool = False  # resume even though the dataset changed
     eval_turns: int = 120
     progress: bool = False
+    init_from: Path | None = None  # start from this artifact's weights (same architecture), e.g. proc or QAT
     history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
 
     @property
@@ -53,8 +54,11 @@ class TrainJob:
 
 
 def lr_at(step: int, cfg: RoleConfig) -> float:
-    """Linear warmup to `lr`, then cosine decay to `min_lr` at `max_steps`."""
+    """Linear warmup to `lr`, then cosine decay to `min_lr` at `max_steps`; from the QAT start step on, the
+    QAT schedule (training.qat.qat_lr_at)."""
     t = cfg.training
+    if t.qat_start_step is not None and step >= t.qat_start_step:
+        return qat.qat_lr_at(step, t)
     if step < t.warmup_steps:
         return t.lr * (step + 1) / t.warmup_steps
     progress = (step - t.warmup_steps) / max(1, t.max_steps - t.warmup_steps)
@@ -98,6 +102,18 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     return total / max(1, count)
 
 
+def _init_weights(model: Transformer, artifact: Path, tokenizer: Path) -> None:
+    """Copy an artifact's weights into `model`: same architecture and the same tokenizer, or refused.
+    A checkpoint of this run (resume) still takes precedence over these weights."""
+    source, saved = load_artifact(artifact)
+    if saved.model != model.config:
+        raise ArtifactError(f"{artifact}: --init-from artifact has another model config than the one being trained")
+    ours, theirs = tokenizer / "tokenizer.json", artifact / "tokenizer.json"
+    if theirs.is_file() and sha256_file(theirs) != sha256_file(ours):
+        raise ArtifactError(f"{artifact}: --init-from artifact was trained with another tokenizer than {tokenizer}")
+    model.load_state_dict(source.state_dict())
+
+
 def train(job: TrainJob) -> dict[str, Any]:
     cfg, t = job.config, job.config.training
     rank, world = _dist()
@@ -110,10 +126,14 @@ def train(job: TrainJob) -> dict[str, Any]:
         pick_batch(data.train, stage.seq_len, t.batch_size, t.seed, 0, 0, world)
 
     model = Transformer(cfg.model)
+    if job.init_from is not None:
+        _init_weights(model, job.init_from, job.tokenizer)
     optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
     start = 0
     if job.resume:
         start = checkpoints.restore(job.checkpoint_dir, model, optimizer, data.fingerprint, job.force, job.history)
+    if t.qat is not None and t.qat_start_step is not None and start >= t.qat_start_step:
+        qat.enable_fake_quant(model, t.qat)  # resumed at or past the switch: back in QAT mode
     ddp = DistributedDataParallel(model) if world > 1 else model
     model.train()
 
@@ -122,6 +142,8 @@ def train(job: TrainJob) -> dict[str, Any]:
                disable=not job.progress or rank != 0, unit="step")
     t0, tokens_seen = time.perf_counter(), 0
     for step in bar:
+        if t.qat is not None and step == t.qat_start_step:
+            qat.enable_fake_quant(model, t.qat)  # same Parameters: the optimizer and its moments carry on
         seq_len = t.seq_len_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -155,7 +177,7 @@ def train(job: TrainJob) -> dict[str, Any]:
     metrics = _final_metrics(job, data, tokens_seen * world, elapsed)
     if rank == 0:
         save_artifact(job.out, model, cfg, tokenizer_dir=job.tokenizer, metrics=metrics,
-                      dataset_fingerprint=data.fingerprint,
+                      dataset_fingerprint=data.fingerprint, int8=qat.is_fake_quant(model),
                       write_extra=lambda d: plot_training(job.history, d / "training_curves.png", cfg.role))
     if world > 1:
         dist.barrier()

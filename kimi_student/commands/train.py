@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore existing checkpoints")
     p.add_argument("--force", action="store_true", help="resume even though the dataset changed")
     p.add_argument("--eval-turns", type=int, default=120, help="held-out assistant turns decoded per evaluation")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="start from this artifact's weights (same model config and tokenizer)")
     p.set_defaults(func=_train)
 
 
@@ -38,7 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         if cfg.role != args.role:
             raise CommandError(f"{args.config} is a {cfg.role} config, not a {args.role} config")
         job = TrainJob(cfg, args.data, args.tokenizer, args.out or Path("artifacts") / args.role, args.checkpoints,
-                       args.resume, args.force, args.eval_turns, progress=sys.stderr.isatty())
+                       args.resume, args.force, args.eval_turns, progress=sys.stderr.isatty(), init_from=args.init_from)
         metrics = train(job)
     except (ConfigError, TokenizerError, DataError, CheckpointError, ArtifactError) as exc:
         raise CommandError(str(exc)) from None

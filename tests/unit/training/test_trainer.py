@@ -5,13 +5,15 @@ import math
 import shutil
 
 import pytest
+import torch
 import yaml
 
-from modeling.checkpoint import ArtifactError
+from modeling.checkpoint import ArtifactError, load_artifact
 from modeling.config import ConfigError, load_role_config, parse_role_config, resolve_config_path
+from modeling.model import Transformer
 from training.checkpoints import CheckpointError
 from training.toolcall_eval import score_turn
-from training.trainer import TrainJob, lr_at, train
+from training.trainer import TrainJob, _init_weights, lr_at, train
 
 
 def _cfg(**training):
@@ -86,3 +88,25 @@ def test_unknown_config_keys_are_rejected_by_name(tmp_path):
     data["training"]["learning_rate"] = 0.1
     with pytest.raises(ConfigError, match=r"unknown key 'training\.learning_rate'"):
         parse_role_config(data, "x.yaml")
+
+
+def test_init_from_starts_at_the_artifact_weights_and_refuses_another_architecture(dataset_dir, tmp_path):
+    train(_job(dataset_dir, tmp_path))
+    art = tmp_path / "out" / "worker"
+    source, _ = load_artifact(art)
+    model = Transformer(_cfg().model)
+    _init_weights(model, art, dataset_dir / "tokenizer")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values(),
+                                                 strict=True))
+    resumed = train(_job(dataset_dir, tmp_path / "b", init_from=art, cfg=_cfg(max_steps=2, eval_every=2,
+                                                                              warmup_steps=1, lr=1e-9, min_lr=0)))
+    assert resumed["history"]["train"][0]["loss"] < 0.9 * _losses_from_scratch(dataset_dir, tmp_path)
+    data = load_role_config("worker_tiny").model_dump(mode="json")
+    data["model"]["n_layers"] += 1
+    with pytest.raises(ArtifactError, match="another model config"):
+        _init_weights(Transformer(parse_role_config(data).model), art, dataset_dir / "tokenizer")
+
+
+def _losses_from_scratch(dataset_dir, tmp_path) -> float:
+    return train(_job(dataset_dir, tmp_path / "c", cfg=_cfg(max_steps=2, eval_every=2, warmup_steps=1)))[
+        "history"]["train"][0]["loss"]
