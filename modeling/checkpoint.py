@@ -2,7 +2,10 @@
 
     artifacts/<role>/
       config.json         Hugging Face LlamaForCausalLM config (AutoModelForCausalLM loads the dir)
-      model.safetensors   weights under HF Llama names; a judge adds `judge_heads.*` keys
+      model.safetensors   weights under HF Llama names; a judge adds `judge_heads.*` keys. An int8 artifact
+                          (`save_artifact(..., int8=True)`, e.g. after QAT) stores every matrix as int8 with a
+                          fp32 `<name>.scale` per output row (modeling.quant); the manifest and config.json say
+                          so under "quantization", and `load_artifact` dequantizes to float.
       role_config.yaml    the validated role config (canonical YAML): the source of truth on load
       tokenizer.json ...  the tokenizer files, when a tokenizer directory is given
       manifest.json       role, sha256 of every file above, dataset fingerprint, metrics, code version
@@ -31,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from kimi_student import __version__
 from modeling.config import ConfigError, ModelConfig, Role, RoleConfig, parse_role_config
 from modeling.model import Transformer
+from modeling.quant import SCALE_SUFFIX, SCHEME, dequantize_state, quantize_state
 
 FORMAT_VERSION = 1
 HF_CONFIG, WEIGHTS, ROLE_CONFIG, MANIFEST, TOKENIZER = (
@@ -120,18 +124,19 @@ def check_tokenizer_vocab(
         )
 
 
-def _weights_to_save(model: Transformer) -> dict[str, torch.Tensor]:
+def _weights_to_save(model: Transformer, int8: bool = False) -> dict[str, torch.Tensor]:
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if model.config.tie_embeddings:
         for key in TIED_KEYS:
             state.pop(key)
-    return state
+    return {k: v.contiguous() for k, v in quantize_state(state).items()} if int8 else state
 
 
-def _write_contents(tmp: Path, model: Transformer, config: RoleConfig, tokenizer_dir: Path | None) -> None:
+def _write_contents(tmp: Path, model: Transformer, config: RoleConfig, tokenizer_dir: Path | None, int8: bool) -> None:
     dtype = model.model.embed_tokens.weight.dtype
-    (tmp / HF_CONFIG).write_text(json.dumps(hf_config(config.model, dtype), indent=2) + "\n")
-    save_file(_weights_to_save(model), str(tmp / WEIGHTS), metadata={"format": "pt"})
+    hf = hf_config(config.model, dtype) | ({"quantization": SCHEME} if int8 else {})
+    (tmp / HF_CONFIG).write_text(json.dumps(hf, indent=2) + "\n")
+    save_file(_weights_to_save(model, int8), str(tmp / WEIGHTS), metadata={"format": "pt"})
     (tmp / ROLE_CONFIG).write_text(config.to_yaml())
     if tokenizer_dir is not None:
         check_tokenizer_vocab(tokenizer_vocab_size(tokenizer_dir / TOKENIZER), config, str(tokenizer_dir))
@@ -146,6 +151,7 @@ def _manifest(
     config: RoleConfig,
     metrics: dict[str, Any] | None,
     dataset_fingerprint: str | None,
+    int8: bool = False,
 ) -> dict[str, Any]:
     files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
     return {
@@ -158,6 +164,7 @@ def _manifest(
         "dataset_fingerprint": dataset_fingerprint,
         "parameters": sum(p.numel() for p in model.parameters()),
         "judge_heads": model.judge_heads is not None,
+        "quantization": SCHEME if int8 else None,
         "metrics": metrics or {},
         "files": files,
     }
@@ -182,8 +189,12 @@ def save_artifact(
     metrics: dict[str, Any] | None = None,
     dataset_fingerprint: str | None = None,
     write_extra: Callable[[Path], None] | None = None,
+    int8: bool = False,
 ) -> Path:
     """Write `model` as an artifact directory (atomically replacing `out_dir`); returns its path.
+
+    `int8=True` writes every matrix as int8 + per-row scales (modeling.quant): about a quarter of the
+    fp32 size; what QAT trained for, or plain post-training quantization of a float model.
 
     `write_extra(tmp_dir)` may add files (a trainer's optimizer state, plots) before the manifest is
     written: they are hashed and verified like the rest, and appear only with the whole artifact.
@@ -194,10 +205,10 @@ def save_artifact(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        _write_contents(tmp, model, config, Path(tokenizer_dir) if tokenizer_dir is not None else None)
+        _write_contents(tmp, model, config, Path(tokenizer_dir) if tokenizer_dir is not None else None, int8)
         if write_extra is not None:
             write_extra(tmp)
-        manifest = _manifest(tmp, model, config, metrics, dataset_fingerprint)
+        manifest = _manifest(tmp, model, config, metrics, dataset_fingerprint, int8)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _replace_dir(tmp, out)
     except BaseException:
@@ -236,11 +247,19 @@ def _read_config(root: Path) -> RoleConfig:
         raise ArtifactError(f"{root / ROLE_CONFIG}: {exc}") from None
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, quantization: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise ArtifactError(f"{path}: unreadable safetensors file ({exc})") from None
+    if quantization is None:
+        return state
+    if quantization != SCHEME:
+        raise ArtifactError(f"{path}: unsupported quantization {quantization} (supported: {SCHEME})")
+    unscaled = sorted(k for k, v in state.items() if v.dtype == torch.int8 and k + SCALE_SUFFIX not in state)
+    if unscaled:
+        raise ArtifactError(f"{path}: int8 tensors without a {SCALE_SUFFIX} tensor: {unscaled}")
+    return dequantize_state(state)
 
 
 def _load_weights(model: Transformer, state: dict[str, torch.Tensor], path: Path) -> None:
@@ -263,13 +282,14 @@ def load_artifact(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
 ) -> tuple[Transformer, RoleConfig]:
-    """Verify, then load an artifact; `role` (if given) must match, and 'judge' requires judge heads."""
+    """Verify, then load an artifact; `role` (if given) must match, and 'judge' requires judge heads.
+    An int8 artifact is dequantized to float (then cast to `dtype`, if given)."""
     root = Path(artifact_dir)
-    verify_artifact(root)
+    manifest = verify_artifact(root)
     config = _read_config(root)
     if role is not None and config.role != role:
         raise ArtifactError(f"{root}: artifact role is {config.role!r}, expected {role!r}")
-    state = _read_weights(root / WEIGHTS)
+    state = _read_weights(root / WEIGHTS, manifest.get("quantization"))
     if role == "judge" and not any(k.startswith(JUDGE_PREFIX) for k in state):
         raise ArtifactError(f"{root / WEIGHTS}: no judge heads ({JUDGE_PREFIX}*); cannot load as a judge")
     if (root / TOKENIZER).is_file():

@@ -115,6 +115,27 @@ class CurriculumStage(_Strict):
     seq_len: int = Field(gt=0)
 
 
+class QATConfig(_Strict):
+    """Quantization-aware training (training.qat): from step round(start_fraction * max_steps) on, every
+    matrix is fake-quantized to int8 (per-row symmetric, straight-through gradients) and the learning rate
+    follows its own warmup-free cosine from `lr` to `min_lr` over the remaining steps. The run's artifact
+    is then written with int8 weights."""
+
+    start_fraction: float = Field(ge=0.0, le=1.0)
+    lr: float = Field(gt=0.0)
+    min_lr: float = Field(default=0.0, ge=0.0)
+    weight_bits: Literal[8] = 8
+    # What the inputs of the linear layers see during QAT: fp16 rounding (the Core ML deployment: int8
+    # weights, fp16 activations), per-tensor symmetric int8 with a dynamic max scale (W8A8), or nothing.
+    activations: Literal["fp16", "int8", "none"] = "fp16"
+
+    @model_validator(mode="after")
+    def _lrs(self) -> QATConfig:
+        if self.min_lr > self.lr:
+            raise ValueError(f"qat.min_lr ({self.min_lr}) must not exceed qat.lr ({self.lr})")
+        return self
+
+
 class TrainingConfig(_Strict):
     lr: float = Field(gt=0.0)
     min_lr: float = Field(default=0.0, ge=0.0)  # floor of the cosine decay
@@ -137,6 +158,7 @@ class TrainingConfig(_Strict):
     w_tool: float = Field(default=1.0, ge=0.0)
     w_args: float = Field(default=1.0, ge=0.0)
     w_integr: float = Field(default=1.0, ge=0.0)
+    qat: QATConfig | None = None  # quantization-aware training for the last part of the run (or all of it)
 
     @model_validator(mode="after")
     def _schedule(self) -> TrainingConfig:
@@ -154,7 +176,14 @@ class TrainingConfig(_Strict):
         bad = [m for m in self.milestones if not 0 < m <= self.max_steps]
         if bad:
             raise ValueError(f"milestones {bad} are outside 1..max_steps ({self.max_steps})")
+        if self.qat_start_step is not None and self.qat_start_step >= self.max_steps:
+            raise ValueError(f"qat.start_fraction ({self.qat.start_fraction}) leaves no QAT step before max_steps")
         return self
+
+    @property
+    def qat_start_step(self) -> int | None:
+        """First step trained with fake quantization (None without a qat section)."""
+        return None if self.qat is None else round(self.qat.start_fraction * self.max_steps)
 
     def seq_len_at(self, step: int) -> int:
         """Sequence length of the curriculum stage that contains `step` (0-based)."""
