@@ -23,8 +23,7 @@ import torch
 from modeling.tokenizer import KSTokenizer
 from training.data.extract import check_tokenizer_fingerprint
 from training.data.jsonl import DataError, iter_rows, read_header
-
-IGNORE = -100
+from training.losses import IGNORE, process_weights
 
 
 @dataclass
@@ -124,7 +123,5 @@ def collate(batch: list[Example], pad_id: int, seq_len: int,
         ids, labels = e.ids[: width + 1], e.labels[: width + 1]
         x[i, : len(ids) - 1] = torch.tensor(ids[:-1])
         y[i, : len(labels) - 1] = torch.tensor(labels[1:])
-        for kind, weight in (weights or {}).items():
-            for s, t in e.spans.get(kind, ()):
-                w[i, max(0, s - 1):max(0, min(width, t - 1))] = weight  # target of position p is token p+1
+        w[i] = process_weights(width, e.spans, weights or {})  # the weight of token p+1 sits at position p
     return x, y, w * (y != IGNORE)

@@ -78,7 +78,8 @@ def test_sparse_kl_equals_kl_against_the_dense_implied_teacher(tail):
 def test_tail_definitions():
     lp = torch.log(torch.tensor([[[0.5, 0.3]]]))
     top, other = teacher_topk_logprobs(lp, 6, 1.0, "uniform")
-    assert torch.allclose(top.exp(), torch.tensor([[[0.5, 0.3]]])) and math.isclose(other.exp().item(), 0.05, rel_tol=1e-5)
+    assert torch.allclose(top.exp(), torch.tensor([[[0.5, 0.3]]]))
+    assert math.isclose(other.exp().item(), 0.05, rel_tol=1e-5)
     top, other = teacher_topk_logprobs(lp, 6, 1.0, "zero")
     assert torch.allclose(top.exp(), torch.tensor([[[0.625, 0.375]]])) and other.item() == -math.inf
     top, _ = teacher_topk_logprobs(lp, 6, 2.0, "zero")  # temperature: p^(1/2), renormalised
