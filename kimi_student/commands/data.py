@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mrg.add_argument("shards", type=Path, nargs="+")
     mrg.set_defaults(func=_merge)
 
+    from kimi_student.commands.kd_mix import register_kd_mix
+
+    register_kd_mix(data)
+
 
 def _guard(fn):
     """Turn data and tokenizer errors into a one-line CLI error."""

@@ -1,0 +1,708 @@
+"""The KD mix: per assistant turn, the teacher's text and its top-k distribution per target token.
+
+Format (docs/distillation.md): a header line `{"__header__": true, "kind": "kd_mix", "version": 1,
+"teacher", "teacher_tokenizer_sha256", "student_tokenizer_sha256", "mode", "capture", "k",
+"temperature", "sampling_temperature", "source": {"path", "fingerprint"}, "tools"}`, then one record per
+assistant turn: `id` (`<sample id>#<message index>`), `sample_id`, `turn`, `messages` (the
+conversation before the turn), `teacher_text` (the turn as the chat template renders it, ending with
+`<|end|>`), `teacher_topk` (`{"ids", "logprobs"}`, one row of k per teacher_text token; null in
+sequence mode), `spans` (token offsets into teacher_text's tokens) and `finish_reason`.
+
+The training sequence of a record is `tok.encode(render_messages(messages, tools, True)) +
+tok.encode(teacher_text)`; row j of `teacher_topk` is the teacher's distribution for token j of
+teacher_text. Every boundary of the chat format is a special token, which byte-level BPE never
+merges across, so this equals the tokens of the whole conversation cut at the turn
+(`split_turns` checks it for every turn it emits).
+
+Capture: `forced` (local teacher with the student's tokenizer) scores the dataset's own assistant
+turns, one forward per conversation, many conversations per batch; `generated` lets the teacher
+write each turn (a local model sampling, or an HTTP chat completion with tools and logprobs). A
+teacher with another tokenizer gives sequence-level KD only (CE on its text), with a warning.
+
+The run is resumable: records are appended one line at a time, and a re-run skips the ids already
+in the file (a torn last line from a killed run is cut off). Statistics go to `<out>.report.json`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from modeling.chat import (
+    ASSISTANT,
+    END,
+    SPECIAL_TOKENS,
+    ChatFormatError,
+    parse_tool_calls,
+    render_message,
+    render_messages,
+)
+from modeling.tokenizer import KSTokenizer
+from training.data.extract import byte_spans, check_tokenizer_fingerprint
+from training.data.jsonl import DataError, atomic_writer, dumps, iter_rows, read_header
+from training.sft_data import dataset_fingerprint, is_heldout
+from training.teachers import (
+    Budget,
+    BudgetExhausted,
+    HTTPTeacher,
+    LocalTeacher,
+    MalformedResponse,
+    TeacherError,
+    TeacherFatal,
+    TeacherTurn,
+    open_teacher,
+)
+from training.teachers.local import item_seed, round_logprobs
+
+log = logging.getLogger(__name__)
+
+KIND = "kd_mix"
+VERSION = 1
+SPAN_KINDS = ("tool_name", "json_args", "integration")
+FINISH_REASONS = ("stop", "tool_calls")
+HEADER_KEYS = ("kind", "version", "teacher", "teacher_tokenizer_sha256", "student_tokenizer_sha256", "mode",
+               "capture", "k", "temperature", "sampling_temperature", "source", "tools")
+RESUME_KEYS = tuple(k for k in HEADER_KEYS if k not in ("source", "tools"))
+MAX_LISTED_FAILURES = 200
+
+
+# ---- turns of an extracted sample ---------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """One assistant turn of a conversation, cut where the chat template puts `<|assistant|>`."""
+
+    id: str
+    sample_id: str
+    index: int  # index of the assistant message in `messages`
+    history: list[dict[str, Any]]
+    prompt_len: int  # tokens of render_messages(history, tools, add_generation_prompt=True)
+    text: str  # the dataset's (gold) turn as rendered, ending with <|end|>
+    ids: list[int]  # tok.encode(text)
+    spans: dict[str, list[list[int]]]  # gold spans, token offsets into `ids`
+    finish: str = "stop"  # of the gold turn: tool_calls when it calls tools
+    claims: list[str] = field(default_factory=list)  # integration claims (final answer only)
+
+
+def render_turn(message: dict[str, Any]) -> str:
+    return render_message(message)[len(ASSISTANT):]
+
+
+def split_turns(row: dict[str, Any], tools: Sequence[dict[str, Any]] | None, tok: KSTokenizer
+                ) -> tuple[list[int], list[Turn]]:
+    """(token ids of the whole conversation, its assistant turns) of an extracted sample.
+
+    Raises DataError when a turn's tokens are not exactly a slice of the conversation's tokens
+    (which would mean BPE merged across a turn boundary)."""
+    messages = row["messages"]
+    prompt_ids = tok.encode(row["prompt_text"])
+    full = prompt_ids + tok.encode(row["teacher_text"])
+    full_text = row["prompt_text"] + row["teacher_text"]
+    offsets = _byte_offsets(tok, full)
+    p0 = len(prompt_ids)
+    gold = row["metadata"]["spans"]
+    claims = list(row["metadata"].get("integration_claims") or ())
+    indices = [i for i, m in enumerate(messages) if m.get("role") == "assistant"]
+    turns = []
+    for n, t in enumerate(indices):
+        prompt = render_messages(messages[:t], tools, add_generation_prompt=True)
+        text = render_turn(messages[t])
+        if not full_text.startswith(prompt + text, 0):
+            raise DataError(f"sample {row['id']}: turn {t} does not render as a prefix of the conversation")
+        start = len(prompt.encode("utf-8"))
+        p = _token_index(offsets, start)
+        ids = tok.encode(text)
+        if p is None or full[p - 1] != tok.tk.token_to_id(ASSISTANT) or full[p:p + len(ids)] != ids:
+            raise DataError(f"sample {row['id']}: the tokens of turn {t} are not a slice of the conversation's "
+                            "tokens (BPE merged across the turn boundary)")
+        spans = {kind: [[p0 + s - p, p0 + e - p] for s, e in gold[kind]["tokens"]
+                        if p <= p0 + s and p0 + e <= p + len(ids)] for kind in SPAN_KINDS}
+        final = n == len(indices) - 1
+        finish = "tool_calls" if messages[t].get("tool_calls") else "stop"
+        turns.append(Turn(f"{row['id']}#{t}", row["id"], t, messages[:t], p, text, ids, spans, finish,
+                          claims if final else []))
+    return full, turns
+
+
+_BYTE_LENGTHS: dict[int, torch.Tensor] = {}
+
+
+def _byte_offsets(tok: KSTokenizer, ids: list[int]) -> list[int]:
+    """`tok.byte_offsets(ids)`, vectorized (the per-token Python loop dominates long conversations)."""
+    lengths = _BYTE_LENGTHS.get(id(tok))
+    if lengths is None:
+        lengths = _BYTE_LENGTHS[id(tok)] = torch.tensor([len(b) for b in tok.token_bytes], dtype=torch.long)
+    return [0, *torch.cumsum(lengths[torch.tensor(ids, dtype=torch.long)], 0).tolist()]
+
+
+def _token_index(offsets: list[int], byte_pos: int) -> int | None:
+    """The token index starting at byte `byte_pos`, or None when no token boundary is there."""
+    i = bisect.bisect_left(offsets, byte_pos)
+    return i if i < len(offsets) and offsets[i] == byte_pos else None
+
+
+def text_spans(text: str, claims: Sequence[str], tok: KSTokenizer, ids: list[int] | None = None
+               ) -> dict[str, list[list[int]]]:
+    """Tool-name, JSON-argument and integration token spans of one rendered turn (as the extract
+    step defines them); integration spans are empty unless every claim is found in order."""
+    try:
+        spans = byte_spans(text, list(claims))
+    except ValueError:
+        spans = byte_spans(text, [])
+    ids = tok.encode(text) if ids is None else ids
+    offsets = tok.byte_offsets(ids)
+    out = {}
+    for kind in SPAN_KINDS:
+        ranges = [tok.token_span(offsets, s, e) for s, e in spans[kind] if e > s]
+        out[kind] = [[r.start, r.end] for r in ranges]
+    return out
+
+
+def check_turn(turn: TeacherTurn) -> None:
+    """A generated turn must not smuggle chat-format tokens into its text, and its calls must parse."""
+    parts = [turn.content] + [p for call in turn.tool_calls for p in call]
+    for special in SPECIAL_TOKENS:
+        if any(special in p for p in parts):
+            raise MalformedResponse(f"the answer contains the chat-format token {special}", "special_token")
+    turn.check_tool_calls()
+
+
+def turn_from_ids(ids: list[int], ended: bool, tok: KSTokenizer) -> TeacherTurn:
+    """A local model's generated ids (without the end token) -> TeacherTurn."""
+    content, calls = parse_tool_calls(tok.decode(ids))
+    return TeacherTurn(content=content, tool_calls=calls,
+                       finish_reason=("tool_calls" if calls else "stop") if ended else "length",
+                       completion_tokens=len(ids) + ended)
+
+
+# ---- output file --------------------------------------------------------------------------------
+
+
+class KDWriter:
+    """Appends records to `out`, one whole line per write; resumes an existing compatible file."""
+
+    def __init__(self, out: Path, header: dict[str, Any]):
+        self.out, self.done = out, set()
+        if out.exists() and out.stat().st_size > 0:
+            self._resume(header)
+        else:
+            with atomic_writer(out) as f:
+                f.write(dumps({"__header__": True, **header}) + "\n")
+        self.f = out.open("a", encoding="utf-8")
+        self.written = 0
+
+    def _resume(self, header: dict[str, Any]) -> None:
+        old = read_header(self.out)
+        for key in RESUME_KEYS:
+            if old.get(key) != header.get(key):
+                raise DataError(f"{self.out}: exists with {key}={old.get(key)!r}, this run has {header.get(key)!r}; "
+                                "delete it or choose another --out")
+        if (old.get("source") or {}).get("fingerprint") != header["source"]["fingerprint"]:
+            raise DataError(f"{self.out}: was built from another version of the dataset (fingerprint differs); "
+                            "delete it or choose another --out")
+        data = self.out.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):  # a killed run's torn last line
+            log.warning("%s: dropping a torn last line (%d bytes)", self.out, len(data) - cut)
+            with self.out.open("r+b") as f:
+                f.truncate(cut)
+        for _, row in iter_rows(self.out):
+            self.done.add(row.get("id"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.f.write(dumps(record) + "\n")
+        self.f.flush()
+        self.written += 1
+        self.done.add(record["id"])
+        if self.written % 256 == 0:
+            os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    ok: int = 0
+    resumed: int = 0
+    empty: int = 0
+    truncated: int = 0
+    malformed: int = 0
+    failed: int = 0
+    not_attempted: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    fallback: Counter = field(default_factory=Counter)
+    target_tokens: int = 0
+
+    def fail(self, kind: str, item: str, reason: str, message: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        self.reasons[f"{kind}:{reason}"] += 1
+        if len(self.failures) < MAX_LISTED_FAILURES:
+            self.failures.append({"id": item, "kind": kind, "reason": reason, "message": message[:300]})
+
+
+class Unmappable(ValueError):
+    """An HTTP answer's logprobs do not map 1:1 onto the student's tokens of the rendered turn."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class VocabMap:
+    """Token bytes -> student token id, for logprobs that name tokens by their bytes."""
+
+    def __init__(self, tok: KSTokenizer):
+        seen: dict[bytes, int] = {}
+        ambiguous = set()
+        for i, b in enumerate(tok.token_bytes):
+            if b in seen:
+                ambiguous.add(b)
+            seen[b] = i
+        self.ids = {b: i for b, i in seen.items() if b not in ambiguous}
+
+    def map(self, turn: TeacherTurn, target: list[int], k: int) -> tuple[list[list[int]], list[list[float]]]:
+        """Top-k rows aligned with `target`, or Unmappable saying why the logprobs do not map 1:1."""
+        entries = turn.logprobs
+        if entries is None:
+            raise Unmappable("no_logprobs", "the teacher returned no logprobs")
+        if len(entries) == len(target) - 1 and target[-1] == self.ids.get(END.encode()):
+            raise Unmappable("no_end_logprob", "no logprob for the end token")
+        if len(entries) != len(target):
+            raise Unmappable("length_mismatch",
+                             f"{len(entries)} logprob tokens for {len(target)} tokens of the rendered text")
+        ids, lps = [], []
+        for j, (entry, want) in enumerate(zip(entries, target, strict=True)):
+            if self.ids.get(entry.token) != want:
+                raise Unmappable("token_mismatch", f"token {j} of the answer is not our tokenization of the text")
+            row = [(self.ids.get(b), lp) for b, lp in entry.top[:k]]
+            if len(row) < k or any(i is None for i, _ in row):
+                raise Unmappable("top_logprobs", f"token {j}: {len(row)} mappable alternatives, need {k}")
+            ids.append([i for i, _ in row])
+            lps.append([round(lp, 4) for _, lp in row])
+        return ids, lps
+
+
+def _record(turn: Turn, text: str, topk: tuple[Any, Any] | None, spans: dict[str, list[list[int]]],
+            finish: str) -> dict[str, Any]:
+    return {"id": turn.id, "sample_id": turn.sample_id, "turn": turn.index, "messages": turn.history,
+            "teacher_text": text, "teacher_topk": None if topk is None else {"ids": topk[0], "logprobs": topk[1]},
+            "spans": spans, "finish_reason": finish}
+
+
+class KDRun:
+    def __init__(self, teacher: HTTPTeacher | LocalTeacher, tok: KSTokenizer, header: dict[str, Any],
+                 writer: KDWriter, stats: Stats, *, max_tokens: int, batch_tokens: int, progress: bool):
+        self.teacher, self.tok, self.header, self.writer, self.stats = teacher, tok, header, writer, stats
+        self.k, self.mode = header["k"], header["mode"]
+        self.tools = header["tools"] or None
+        self.max_tokens, self.batch_tokens = max_tokens, batch_tokens
+        self.progress = progress
+        self.vocab = VocabMap(tok) if isinstance(teacher, HTTPTeacher) and self.mode == "token" else None
+        self.aborted: str | None = None
+
+    def bar(self, total: int) -> tqdm:
+        return tqdm(total=total, desc="kd-mix", unit="turn", disable=not self.progress)
+
+    def emit(self, turn: Turn, text: str, topk: tuple[Any, Any] | None, finish: str,
+             spans: dict[str, list[list[int]]] | None = None, ids: list[int] | None = None) -> None:
+        ids = self.tok.encode(text) if ids is None else ids
+        if spans is None:
+            spans = text_spans(text, turn.claims, self.tok, ids)
+        self.writer.write(_record(turn, text, topk, spans, finish))
+        self.stats.ok += 1
+        self.stats.target_tokens += len(ids)
+
+    # ---- forced capture: one forward per conversation, batched --------------------------------
+
+    def forced(self, samples: list[tuple[list[int], list[Turn]]]) -> None:
+        teacher = self.teacher
+        assert isinstance(teacher, LocalTeacher)
+        todo = [(full, [t for t in turns if t.id not in self.writer.done]) for full, turns in samples]
+        todo = [(full, turns) for full, turns in todo if turns]
+        with self.bar(sum(len(t) for _, t in todo)) as bar:
+            runnable = []
+            for full, turns in todo:
+                end = max(t.prompt_len + len(t.ids) for t in turns)
+                if end > teacher.max_seq_len:
+                    for t in turns:
+                        self.stats.fail("failed", t.id, "too_long",
+                                        f"{end} tokens exceed the teacher's max_seq_len {teacher.max_seq_len}")
+                    bar.update(len(turns))
+                    continue
+                runnable.append((full[:end], turns))
+            runnable.sort(key=lambda s: len(s[0]))
+            batch: list[tuple[list[int], list[Turn]]] = []
+            for item in runnable:
+                if batch and (len(batch) + 1) * len(item[0]) > self.batch_tokens:
+                    self._forced_batch(batch, bar)
+                    batch = []
+                batch.append(item)
+            if batch:
+                self._forced_batch(batch, bar)
+
+    def _forced_batch(self, batch: list[tuple[list[int], list[Turn]]], bar: tqdm) -> None:
+        teacher = self.teacher
+        assert isinstance(teacher, LocalTeacher)
+        targets = [[(t.prompt_len, t.prompt_len + len(t.ids)) for t in turns] for _, turns in batch]
+        results = teacher.topk([s for s, _ in batch], targets, self.k, self.header["temperature"])
+        for (_, turns), per_turn in zip(batch, results, strict=True):
+            for t, (ids, lps) in zip(turns, per_turn, strict=True):
+                self.emit(t, t.text, (ids.tolist(), round_logprobs(lps)), t.finish, t.spans, t.ids)
+                bar.update(1)
+
+    # ---- generated capture --------------------------------------------------------------------
+
+    def _accept(self, turn: Turn, result: TeacherTurn) -> None:
+        """Count an excluded answer, or write the record of a usable one."""
+        if result.truncated:
+            self.stats.fail("truncated", turn.id, "length", f"no end of turn within {self.max_tokens} tokens")
+            return
+        if result.empty:
+            self.stats.fail("empty", turn.id, "empty", "the teacher's answer is empty")
+            return
+        try:
+            check_turn(result)
+        except MalformedResponse as exc:
+            self.stats.fail("malformed", turn.id, exc.reason, str(exc))
+            return
+        text = result.render()
+        ids = self.tok.encode(text)
+        topk = None
+        if self.mode == "token":
+            if isinstance(self.teacher, LocalTeacher):
+                prompt = self._prompt_ids(turn)
+                (out,), = self.teacher.topk([prompt + ids], [[(len(prompt), len(prompt) + len(ids))]], self.k,
+                                            self.header["temperature"])
+                topk = (out[0].tolist(), round_logprobs(out[1]))
+            else:
+                assert self.vocab is not None
+                try:
+                    topk = self.vocab.map(result, ids, self.k)
+                except Unmappable as exc:
+                    self.stats.fallback[exc.reason] += 1
+                    log.info("%s: sequence-level only: %s", turn.id, exc)
+        self.emit(turn, text, topk, result.finish_reason, ids=ids)
+
+    def _prompt_ids(self, turn: Turn) -> list[int]:
+        return self.tok.encode(render_messages(turn.history, self.tools, add_generation_prompt=True))
+
+    def generated_local(self, turns: list[Turn]) -> None:
+        teacher = self.teacher
+        assert isinstance(teacher, LocalTeacher)
+        t_sample = self.header["sampling_temperature"]
+        with self.bar(len(turns)) as bar:
+            for turn in turns:
+                prompt = teacher.tokenizer.encode(render_messages(turn.history, self.tools, add_generation_prompt=True))
+                if len(prompt) >= teacher.max_seq_len:
+                    self.stats.fail("failed", turn.id, "too_long", "the prompt fills the teacher's context")
+                else:
+                    ids, ended = teacher.generate(prompt, self.max_tokens, t_sample, item_seed(turn.id))
+                    self._accept(turn, turn_from_ids(ids, ended, teacher.tokenizer))
+                bar.update(1)
+
+    def generated_http(self, turns: list[Turn], concurrency: int) -> None:
+        teacher = self.teacher
+        assert isinstance(teacher, HTTPTeacher)
+        top = self.k if self.mode == "token" else 0
+        t_sample = self.header["sampling_temperature"]
+
+        def ask(turn: Turn) -> TeacherTurn:
+            return teacher.chat(turn.history, self.tools, max_tokens=self.max_tokens, temperature=t_sample,
+                                top_logprobs=top, seed=item_seed(turn.id))
+
+        pending = iter(turns)
+        inflight: dict[Future, Turn] = {}
+        stop = False
+        with ThreadPoolExecutor(max_workers=concurrency) as pool, self.bar(len(turns)) as bar:
+            while True:
+                while not stop and len(inflight) < 2 * concurrency:
+                    turn = next(pending, None)
+                    if turn is None:
+                        break
+                    inflight[pool.submit(ask, turn)] = turn
+                if not inflight:
+                    break
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    turn = inflight.pop(fut)
+                    bar.update(1)
+                    try:
+                        result = fut.result()
+                    except BudgetExhausted as exc:
+                        stop = True
+                        self.stats.fail("not_attempted", turn.id, exc.reason, str(exc))
+                        continue
+                    except TeacherFatal as exc:
+                        stop, self.aborted = True, str(exc)
+                        self.stats.fail("failed", turn.id, exc.reason, str(exc))
+                        continue
+                    except MalformedResponse as exc:
+                        log.warning("%s: malformed teacher response skipped: %s", turn.id, exc)
+                        self.stats.fail("malformed", turn.id, exc.reason, str(exc))
+                        continue
+                    except TeacherError as exc:
+                        log.warning("%s: teacher failed: %s", turn.id, exc)
+                        self.stats.fail("failed", turn.id, exc.reason, str(exc))
+                        continue
+                    self._accept(turn, result)
+            for turn in pending:
+                reason = "aborted" if self.aborted else "budget_exhausted"
+                self.stats.fail("not_attempted", turn.id, reason, self.aborted or "the teacher budget is used up")
+
+
+def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, include_heldout: bool,
+            heldout_fraction: float, limit: int | None) -> Iterator[tuple[list[int], list[Turn]]]:
+    n = 0
+    for lineno, row in iter_rows(data):
+        if limit is not None and n >= limit:
+            return
+        try:
+            if not include_heldout and is_heldout(str(row["id"]), heldout_fraction):
+                continue
+            n += 1
+            yield split_turns(row, tools, tok)
+        except (KeyError, TypeError, ChatFormatError) as exc:
+            raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
+
+
+def build_kd_mix(
+    teacher_spec: str,
+    data: str | os.PathLike[str],
+    tokenizer_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    k: int = 20,
+    temperature: float = 1.0,
+    sampling_temperature: float | None = None,
+    capture: str | None = None,
+    teacher_model: str | None = None,
+    max_tokens: int = 512,
+    concurrency: int = 4,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    budget_tokens: int | None = None,
+    budget_usd: float | None = None,
+    price_in: float = 0.0,
+    price_out: float = 0.0,
+    cache: str | os.PathLike[str] | None = None,
+    include_heldout: bool = False,
+    heldout_fraction: float = 0.1,
+    limit: int | None = None,
+    batch_tokens: int = 16384,
+    progress: bool = False,
+    api_key: str | None = None,
+    timeout: float = 120.0,
+    max_retries: int = 5,
+    transport: Any = None,
+) -> dict[str, Any]:
+    """Build (or resume) the KD mix at `out`; returns the report also written to `<out>.report.json`."""
+    start = time.monotonic()
+    data, out = Path(data), Path(out)
+    if not 0 <= k <= 20:
+        raise ValueError(f"k must be between 0 and 20, not {k}")
+    if temperature <= 0:
+        raise ValueError("temperature (of the stored teacher distributions) must be > 0")
+    if capture not in (None, "forced", "generated"):
+        raise ValueError(f"capture must be forced or generated, not {capture!r}")
+    src = read_header(data, required=("tokenizer_sha256", "tools"))
+    tok = KSTokenizer.load(tokenizer_dir)
+    check_tokenizer_fingerprint(data, src, tok)
+    budget = Budget(budget_tokens, budget_usd, price_in, price_out)
+    teacher = open_teacher(teacher_spec, model=teacher_model, api_key=api_key, rpm=rpm, tpm=tpm,
+                           concurrency=concurrency, cache_dir=cache, budget=budget, timeout=timeout,
+                           max_retries=max_retries, transport=transport) \
+        if not teacher_spec.startswith("local:") else open_teacher(teacher_spec)
+    try:
+        return _build(teacher, data, src, tok, out, k=k, temperature=temperature,
+                      sampling_temperature=sampling_temperature, capture=capture, max_tokens=max_tokens,
+                      concurrency=concurrency, include_heldout=include_heldout, heldout_fraction=heldout_fraction,
+                      limit=limit, batch_tokens=batch_tokens, progress=progress, budget=budget, start=start)
+    finally:
+        if isinstance(teacher, HTTPTeacher):
+            teacher.close()
+
+
+def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any], tok: KSTokenizer, out: Path, *,
+           k: int, temperature: float, sampling_temperature: float | None, capture: str | None, max_tokens: int,
+           concurrency: int, include_heldout: bool, heldout_fraction: float, limit: int | None,
+           batch_tokens: int, progress: bool, budget: Budget, start: float) -> dict[str, Any]:
+    local = isinstance(teacher, LocalTeacher)
+    teacher_sha = teacher.tokenizer_sha256
+    same = teacher_sha is not None and teacher_sha == tok.sha256
+    warnings = []
+    if capture is None:
+        capture = "forced" if local and same else "generated"
+    if capture == "forced" and not (local and same):
+        raise DataError("forced capture scores the dataset's own turns and needs a local teacher with the student's "
+                        f"tokenizer (teacher {str(teacher_sha)[:12]}…, student {str(tok.sha256)[:12]}…); "
+                        "use --capture generated")
+    mode = "token" if same and k > 0 else "sequence"
+    if not same:
+        warnings.append(f"teacher tokenizer {str(teacher_sha)[:12]}… differs from the student's {tok.sha256[:12]}… "
+                        "(or is unknown): token-level KD refused, sequence-level KD (CE on the teacher's text) only")
+    topk_temperature = temperature
+    if not local and mode == "token" and temperature != 1.0:
+        warnings.append("an HTTP teacher returns logprobs at temperature 1: teacher_topk is stored at 1.0 and "
+                        f"--temperature {temperature} is used for sampling only")
+        topk_temperature = 1.0
+    if capture == "generated":
+        sampling = temperature if sampling_temperature is None else sampling_temperature
+    else:
+        sampling = None
+    header = {
+        "kind": KIND, "version": VERSION, "teacher": teacher.spec, "teacher_tokenizer_sha256": teacher_sha,
+        "student_tokenizer_sha256": tok.sha256, "mode": mode, "capture": capture, "k": k if mode == "token" else 0,
+        "temperature": topk_temperature, "sampling_temperature": sampling,
+        "source": {"path": str(data), "fingerprint": dataset_fingerprint(data)}, "tools": src["tools"],
+    }
+    for w in warnings:
+        log.warning("kd-mix: %s", w)
+    tools = src["tools"] or None
+    samples, heldout = [], 0
+    for full, turns in _select(data, tok, tools, include_heldout, heldout_fraction, limit):
+        samples.append((full, turns))
+    if not include_heldout:
+        heldout = sum(1 for _, row in iter_rows(data) if is_heldout(row.get("id", ""), heldout_fraction))
+    writer = KDWriter(out, header)
+    stats = Stats()
+    all_turns = [t for _, turns in samples for t in turns]
+    stats.resumed = sum(t.id in writer.done for t in all_turns)
+    run = KDRun(teacher, tok, header, writer, stats, max_tokens=max_tokens, batch_tokens=batch_tokens,
+                progress=progress)
+    try:
+        if capture == "forced":
+            run.forced(samples)
+        else:
+            todo = [t for t in all_turns if t.id not in writer.done]
+            if local:
+                run.generated_local(todo)
+            else:
+                run.generated_http(todo, max(1, concurrency))
+    finally:
+        writer.close()
+    seconds = time.monotonic() - start
+    report = {
+        "out": str(out), "teacher": header["teacher"], "mode": mode, "capture": capture, "k": header["k"],
+        "temperature": topk_temperature, "sampling_temperature": sampling, "warnings": warnings,
+        "samples": {"used": len(samples), "heldout_excluded": heldout, "include_heldout": include_heldout},
+        "items": {"total": len(all_turns), "ok": stats.ok, "resumed": stats.resumed, "empty": stats.empty,
+                  "truncated": stats.truncated, "malformed": stats.malformed, "failed": stats.failed,
+                  "not_attempted": stats.not_attempted},
+        "reasons": dict(sorted(stats.reasons.items())), "failures": stats.failures,
+        "sequence_fallback": {"count": sum(stats.fallback.values()), "reasons": dict(stats.fallback)},
+        "tokens": {"teacher_text": stats.target_tokens},
+        "aborted": run.aborted, "seconds": round(seconds, 2),
+        "turns_per_s": round(stats.ok / seconds, 1) if seconds > 0 else None,
+    }
+    if isinstance(teacher, HTTPTeacher):
+        report["teacher_usage"] = {**budget.summary(), "retries": teacher.retries}
+    if stats.fallback:
+        report["warnings"].append(f"{sum(stats.fallback.values())} turns are sequence-level only (their logprobs do "
+                                  "not map 1:1 onto the student's tokenization)")
+    with atomic_writer(out.with_name(out.name + ".report.json")) as f:
+        f.write(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+def kd_sequence(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer) -> tuple[list[int], list[int]]:
+    """(prompt ids, target ids) of a record: the training sequence is their concatenation."""
+    prompt = tok.encode(render_messages(record["messages"], header.get("tools") or None, add_generation_prompt=True))
+    return prompt, tok.encode(record["teacher_text"])
+
+
+def validate_record(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer) -> list[int]:
+    """Check one record against the format; returns tok.encode(teacher_text). Raises ValueError."""
+    for key in ("id", "sample_id", "turn", "messages", "teacher_text", "spans", "finish_reason"):
+        if key not in record:
+            raise ValueError(f"record lacks field '{key}'")
+    if not isinstance(record["turn"], int) or record["id"] != f"{record['sample_id']}#{record['turn']}":
+        raise ValueError(f"id {record['id']!r} is not '<sample_id>#<turn>'")
+    if not isinstance(record["messages"], list) or not record["messages"]:
+        raise ValueError("messages must be a non-empty list (the conversation before the turn)")
+    text = record["teacher_text"]
+    if not isinstance(text, str) or not text.endswith(END) or text == END:
+        raise ValueError("teacher_text must be a non-empty rendered turn ending with <|end|>")
+    if record["finish_reason"] not in FINISH_REASONS:
+        raise ValueError(f"finish_reason must be one of {FINISH_REASONS}")
+    ids = tok.encode(text)
+    topk = record.get("teacher_topk")
+    if topk is not None:
+        if header["mode"] != "token":
+            raise ValueError("teacher_topk in a sequence-mode file")
+        rows, lps = topk.get("ids"), topk.get("logprobs")
+        if not isinstance(rows, list) or not isinstance(lps, list) or not len(rows) == len(lps) == len(ids):
+            raise ValueError(f"teacher_topk must have one row per teacher_text token ({len(ids)})")
+        k = min(header["k"], tok.vocab_size)
+        for j, (r, lp) in enumerate(zip(rows, lps, strict=True)):
+            if len(r) != k or len(lp) != k:
+                raise ValueError(f"teacher_topk row {j} has {len(r)} ids / {len(lp)} logprobs, expected {k}")
+            if not all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in r):
+                raise ValueError(f"teacher_topk row {j}: token id outside the vocabulary")
+            if not all(isinstance(v, int | float) and v <= 1e-6 for v in lp):
+                raise ValueError(f"teacher_topk row {j}: logprobs must be numbers <= 0")
+    spans = record["spans"]
+    if not isinstance(spans, dict):
+        raise ValueError("spans must be an object")
+    for kind in SPAN_KINDS:
+        for span in spans.get(kind) or ():
+            if not (isinstance(span, list) and len(span) == 2 and 0 <= span[0] < span[1] <= len(ids)):
+                raise ValueError(f"spans.{kind} {span!r} is not a token range inside teacher_text ({len(ids)})")
+    return ids
+
+
+def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read and validate a KD mix for the student's tokenizer: (header, records). DataError on bad input."""
+    path = Path(path)
+    header = read_header(path, required=HEADER_KEYS)
+    if header["kind"] != KIND or header["version"] != VERSION:
+        raise DataError(f"{path}:1: not a {KIND} v{VERSION} file (kind {header['kind']!r}, version "
+                        f"{header['version']!r})")
+    if header["mode"] not in ("token", "sequence") or header["capture"] not in ("forced", "generated"):
+        raise DataError(f"{path}:1: bad mode {header['mode']!r} or capture {header['capture']!r}")
+    if header["student_tokenizer_sha256"] != tokenizer.sha256:
+        raise DataError(f"{path}:1: made for student tokenizer {str(header['student_tokenizer_sha256'])[:12]}…, "
+                        f"but {tokenizer.path}/tokenizer.json is {str(tokenizer.sha256)[:12]}…")
+    records, seen = [], set()
+    for lineno, row in iter_rows(path):
+        try:
+            validate_record(row, header, tokenizer)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DataError(f"{path}:{lineno}: {exc}") from None
+        if row["id"] in seen:
+            raise DataError(f"{path}:{lineno}: duplicate record id {row['id']!r}")
+        seen.add(row["id"])
+        records.append(row)
+    return header, records
+
+
+def stderr_is_tty() -> bool:
+    with contextlib.suppress(AttributeError, ValueError):
+        return sys.stderr.isatty()
+    return False
+
+

@@ -1,0 +1,124 @@
+"""Local checkpoint teacher (`local:DIR`): our own model code over an artifact directory.
+
+It gives full logits, so it can do what an API cannot: score given text teacher-forced (`topk`),
+many sequences per forward, the LM head applied only at the positions that are targets.
+`generate` samples an assistant turn at a temperature (0 = greedy) with the KV cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from modeling.checkpoint import load_artifact
+from modeling.tokenizer import KSTokenizer, TokenizerError
+
+
+def round_logprobs(values: torch.Tensor, decimals: int = 4) -> list[list[float]]:
+    """Short JSON: logprobs rounded in float64, so 1e-4 steps print as e.g. -1.2345."""
+    scale = 10.0 ** decimals
+    return (torch.round(values.double() * scale) / scale).tolist()
+
+
+class LocalTeacher:
+    kind = "local"
+
+    def __init__(self, directory: str | os.PathLike[str], *, device: str = "cpu"):
+        self.dir = Path(directory)
+        self.model, self.config = load_artifact(self.dir, device=device)
+        try:
+            self.tokenizer = KSTokenizer.load(self.dir)
+        except TokenizerError as exc:
+            raise TokenizerError(f"teacher artifact {self.dir}: {exc}") from None
+        self.device = device
+        self.end_id = self.tokenizer.end_id
+
+    @property
+    def spec(self) -> str:
+        return f"local:{self.dir}"
+
+    @property
+    def tokenizer_sha256(self) -> str | None:
+        return self.tokenizer.sha256
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.model.config.max_seq_len
+
+    @torch.inference_mode()
+    def topk(self, sequences: Sequence[Sequence[int]], targets: Sequence[Sequence[tuple[int, int]]], k: int,
+             temperature: float = 1.0) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Teacher-forced top-k for many sequences in one forward.
+
+        `targets[b]` lists half-open token ranges [s, e) of sequence b (s >= 1); the result has, per
+        sequence and range, (ids [e-s, k], logprobs [e-s, k]) where row j is the distribution over
+        token s+j given tokens 0..s+j-1, at `temperature`. Right padding never changes the real
+        positions (the mask is causal), so no attention mask is needed.
+        """
+        width = max(len(s) for s in sequences)
+        x = torch.full((len(sequences), width), self.tokenizer.pad_id, dtype=torch.long)
+        rows, cols, bounds = [], [], []
+        for b, seq in enumerate(sequences):
+            x[b, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
+            for s, e in targets[b]:
+                if not 1 <= s <= e <= len(seq):
+                    raise ValueError(f"target range [{s}, {e}) outside a sequence of {len(seq)} tokens")
+                bounds.append((len(rows), len(rows) + e - s))
+                rows += [b] * (e - s)
+                cols += range(s - 1, e - 1)
+        h = self.model.hidden_states(x.to(self.device))
+        logits = self.model.lm_head(h[torch.as_tensor(rows), torch.as_tensor(cols)]).float()
+        logp = torch.log_softmax(logits / temperature, dim=-1)
+        values, ids = torch.topk(logp, min(k, logp.shape[-1]), dim=-1)
+        values, ids = values.cpu(), ids.cpu()
+        out: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+        it = iter(bounds)
+        for ranges in targets:
+            per = []
+            for _ in ranges:
+                a, z = next(it)
+                per.append((ids[a:z], values[a:z]))
+            out.append(per)
+        return out
+
+    @torch.inference_mode()
+    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
+                 seed: int = 0) -> tuple[list[int], bool]:
+        """(generated ids without the end token, whether the end token was reached)."""
+        model = self.model
+        limit = min(model.config.max_seq_len, len(prompt) + max_new_tokens)
+        if len(prompt) >= limit:
+            return [], False
+        g = torch.Generator().manual_seed(seed)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one-token steps: more threads only spin-wait
+        model.setup_caches(1, limit)
+        try:
+            logits = model(torch.tensor([list(prompt)]), torch.arange(len(prompt)))[0, -1]
+            out: list[int] = []
+            for pos in range(len(prompt), limit):
+                if temperature <= 0:
+                    token = int(logits.argmax())
+                else:
+                    probs = torch.softmax(logits.float() / temperature, dim=-1)
+                    token = int(torch.multinomial(probs, 1, generator=g))
+                if token == self.end_id:
+                    return out, True
+                out.append(token)
+                if pos + 1 >= limit:
+                    break
+                logits = model(torch.tensor([[token]]), torch.tensor([pos]))[0, -1]
+            return out, False
+        finally:
+            model.clear_caches()
+            torch.set_num_threads(threads)
+
+
+def item_seed(item_id: str) -> int:
+    """A stable per-item seed, so sampling the same item again gives the same turn."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16)
+
