@@ -126,7 +126,9 @@ class ChoiceState:
             self.error = out.extra.get("error")
         if self.finish_reason == "stop" and self.decoder.num_tool_calls:
             self.finish_reason = "tool_calls"
-        logprobs = [lp for lp in out.logprobs or () if lp.token != self.decoder.end_id]
+        # every generated token has an entry, the end-of-turn token included (as vLLM does): a
+        # distilling client needs the teacher's distribution where it decided to stop
+        logprobs = list(out.logprobs or ())
         self.logprobs += logprobs
         self.content += delta.content
         for d in delta.tool_calls:
