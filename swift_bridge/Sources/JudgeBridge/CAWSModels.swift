@@ -6,17 +6,12 @@ import Foundation
 /// A string-valued status the service may extend: decoding never fails on a value this version does not know.
 /// Each conforming type codes itself as a single string (explicitly, rather than through whichever default
 /// implementation of `RawRepresentable` or derived `Codable` the compiler would pick).
-public protocol OpenStringValue: RawRepresentable, Codable, Hashable, Sendable, ExpressibleByStringLiteral,
-    CustomStringConvertible where RawValue == String
-{
+public protocol OpenStringValue: RawRepresentable, Codable, Hashable, Sendable, CustomStringConvertible
+where RawValue == String {
     init(rawValue: String)
 }
 
 extension OpenStringValue {
-    public init(stringLiteral value: String) {
-        self.init(rawValue: value)
-    }
-
     public var description: String {
         rawValue
     }
@@ -39,9 +34,9 @@ public struct VerdictStatus: OpenStringValue {
         try container.encode(rawValue)
     }
 
-    public static let pass: VerdictStatus = "PASS"
-    public static let waiverRequired: VerdictStatus = "WAIVER_REQUIRED"
-    public static let fail: VerdictStatus = "FAIL"
+    public static let pass = VerdictStatus(rawValue: "PASS")
+    public static let waiverRequired = VerdictStatus(rawValue: "WAIVER_REQUIRED")
+    public static let fail = VerdictStatus(rawValue: "FAIL")
 }
 
 // MARK: - Requests
@@ -691,9 +686,9 @@ public struct ComparisonVerdict: OpenStringValue {
         try container.encode(rawValue)
     }
 
-    public static let a: ComparisonVerdict = "A"
-    public static let b: ComparisonVerdict = "B"
-    public static let tie: ComparisonVerdict = "TIE"
+    public static let a = ComparisonVerdict(rawValue: "A")
+    public static let b = ComparisonVerdict(rawValue: "B")
+    public static let tie = ComparisonVerdict(rawValue: "TIE")
 }
 
 public struct JudgeComparison: Codable, Hashable, Sendable {

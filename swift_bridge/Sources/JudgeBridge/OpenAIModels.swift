@@ -19,11 +19,11 @@ public struct ChatRole: OpenStringValue {
         try container.encode(rawValue)
     }
 
-    public static let system: ChatRole = "system"
-    public static let developer: ChatRole = "developer"
-    public static let user: ChatRole = "user"
-    public static let assistant: ChatRole = "assistant"
-    public static let tool: ChatRole = "tool"
+    public static let system = ChatRole(rawValue: "system")
+    public static let developer = ChatRole(rawValue: "developer")
+    public static let user = ChatRole(rawValue: "user")
+    public static let assistant = ChatRole(rawValue: "assistant")
+    public static let tool = ChatRole(rawValue: "tool")
 }
 
 /// Why a choice stopped: `stop`, `length` or `tool_calls`.
@@ -43,9 +43,9 @@ public struct FinishReason: OpenStringValue {
         try container.encode(rawValue)
     }
 
-    public static let stop: FinishReason = "stop"
-    public static let length: FinishReason = "length"
-    public static let toolCalls: FinishReason = "tool_calls"
+    public static let stop = FinishReason(rawValue: "stop")
+    public static let length = FinishReason(rawValue: "length")
+    public static let toolCalls = FinishReason(rawValue: "tool_calls")
 }
 
 /// A message's content: a string, or text parts.
@@ -73,7 +73,7 @@ public enum MessageContent: Codable, Hashable, Sendable {
     }
 
     /// The whole text, parts joined.
-    public var text: String {
+    public var plainText: String {
         switch self {
         case .text(let text):
             return text
