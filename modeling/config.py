@@ -32,6 +32,9 @@ PROFILES: dict[str, dict[str, str]] = {
     "tiny": {r: f"{r}_tiny" for r in ("worker", "judge", "drafter", "teacher")},
     "toy": {r: f"{r}_toy" for r in ("worker", "judge", "drafter", "teacher")},
     "real": {"worker": "worker_9b", "judge": "judge_4b", "drafter": "drafter_4b"},
+    # QAT variants (training.qat): `make qat` fine-tunes a trained worker into an int8 artifact.
+    "tiny_qat": {"worker": "worker_tiny_qat"},
+    "toy_qat": {"worker": "worker_toy_qat"},
 }
 
 N_CLAUSES = 5  # CAWS clauses scored by the judge's clause head (see CONTRACTS.md, judge pair format)
