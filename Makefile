@@ -43,6 +43,14 @@ contextual-verify: $(STAMP)
 
 contextual-pipeline: contextual-gen tokenizer contextual-extract contextual-verify
 
+# KD mix (docs/distillation.md): KD_TEACHER=local:DIR (forced capture) or http(s)://HOST[:PORT][/v1][#MODEL]
+# (generated; key from KS_TEACHER_API_KEY). Resumable: run it again after an interruption.
+KD_TEACHER ?= local:artifacts/teacher
+.PHONY: kd-dataset
+kd-dataset: $(STAMP)
+	$(KS) data kd-mix --teacher $(KD_TEACHER) --data $(DATA)/contextual_extracted.jsonl --tokenizer $(TOKENIZER) \
+	  --out $(DATA)/kd_mix.jsonl --cache $(DATA)/teacher_cache
+
 gen-scale-1k: $(STAMP)
 	$(KS) data gen --out $(DATA)/scale_1k.jsonl --total 1000 --seed $(SEED)
 	test -f $(TOKENIZER)/tokenizer.json || $(KS) tokenizer train --in $(DATA)/scale_1k.jsonl --out $(TOKENIZER) --profile $(PROFILE)
