@@ -180,3 +180,17 @@ coreml: coreml-worker coreml-drafter coreml-judge
 
 probes: $(STAMP)
 	$(KS) export probes --root $(ARTIFACTS)
+
+# ---- QAT: int8 fake-quantized fine-tuning of a trained worker -> an int8 artifact (docs/distillation.md) --
+QAT_FROM ?= $(ARTIFACTS)/worker
+QAT_OUT ?= $(ARTIFACTS)/worker_int8
+
+.PHONY: qat bench-qat
+
+qat: $(STAMP)
+	$(KS) train worker --config worker_$(PROFILE)_qat --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --init-from $(QAT_FROM) --out $(QAT_OUT)
+
+bench-qat: $(STAMP)
+	$(PY) bench/bench_qat.py --fp32 $(QAT_FROM) --int8 $(QAT_OUT) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --out $(ARTIFACTS)/bench_qat
