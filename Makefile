@@ -95,7 +95,7 @@ bench-caws: $(STAMP)
 ARTIFACTS ?= artifacts
 EXTRACTED ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
 
-.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train
+.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd
 
 bootstrap: $(STAMP)
 	$(KS) bootstrap --profile $(PROFILE) --artifacts $(ARTIFACTS)
@@ -106,8 +106,26 @@ bootstrap-tiny: $(STAMP)
 teacher: $(STAMP)
 	$(KS) train teacher --config teacher_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/teacher
 
+# Distillation (docs/distillation.md): the KD mix of the toy teacher (kd-dataset on $(ARTIFACTS)), the worker by KD,
+# then a short process-supervision stage from it. `worker-sft` is the SFT-only worker (the ablation's baseline).
+KD_MIX ?= $(ARTIFACTS)/data/kd_mix.jsonl
+
+kd: $(STAMP)
+	$(MAKE) kd-dataset DATA=$(ARTIFACTS)/data TOKENIZER=$(ARTIFACTS)/tokenizer KD_TEACHER=local:$(ARTIFACTS)/teacher
+
 worker: $(STAMP)
-	$(KS) train worker --config worker_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker
+	$(KS) train worker --config worker_$(PROFILE)_kd --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker
+
+worker-sft: $(STAMP)
+	$(KS) train worker --config worker_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker_sft
+
+proc: $(STAMP)
+	$(KS) train worker --config worker_$(PROFILE)_proc --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --init-from $(ARTIFACTS)/worker --out $(ARTIFACTS)/worker_proc
+
+bench-kd: $(STAMP)
+	$(PY) bench/bench_kd.py --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --teacher $(ARTIFACTS)/teacher \
+	  --kd-mix $(KD_MIX) --proc-config worker_$(PROFILE)_proc --out $(ARTIFACTS)/bench_kd
 
 drafter: $(STAMP)
 	$(KS) train drafter --config drafter_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/drafter

@@ -139,6 +139,29 @@ class QATConfig(_Strict):
         return self
 
 
+class KDConfig(_Strict):
+    """Distillation from a KD mix (`train --kd-data`, training/losses.py): per target token,
+    `alpha_ce * CE(teacher text) + alpha_kl * divergence(teacher || student)`, both weighted by the
+    process weights. The divergence is forward KL on the teacher's top-k (`loss: kl`) or the
+    generalized JSD (`loss: jsd`; `jsd_beta` required there and refused otherwise), at `temperature`
+    (times its square), with the teacher's mass outside the top-k handled by `tail` (zero | uniform)."""
+
+    alpha_ce: float = Field(default=1.0, ge=0.0)
+    alpha_kl: float = Field(default=1.0, ge=0.0)
+    temperature: float = Field(default=1.0, gt=0.0)
+    tail: Literal["zero", "uniform"] = "uniform"
+    loss: Literal["kl", "jsd"] = "kl"
+    jsd_beta: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _used(self) -> KDConfig:
+        if self.alpha_ce == 0.0 and self.alpha_kl == 0.0:
+            raise ValueError("kd.alpha_ce and kd.alpha_kl are both 0: nothing to train on")
+        if (self.jsd_beta is None) == (self.loss == "jsd"):
+            raise ValueError("kd.jsd_beta is required with kd.loss: jsd and refused with kd.loss: kl")
+        return self
+
+
 class TrainingConfig(_Strict):
     lr: float = Field(gt=0.0)
     min_lr: float = Field(default=0.0, ge=0.0)  # floor of the cosine decay
@@ -162,6 +185,7 @@ class TrainingConfig(_Strict):
     w_args: float = Field(default=1.0, ge=0.0)
     w_integr: float = Field(default=1.0, ge=0.0)
     qat: QATConfig | None = None  # quantization-aware training for the last part of the run (or all of it)
+    kd: KDConfig | None = None  # distillation loss weights: required with --kd-data, refused without
 
     @model_validator(mode="after")
     def _schedule(self) -> TrainingConfig:

@@ -4,7 +4,10 @@ For every assistant turn of a held-out conversation, the model sees the conversa
 turn (tool results included) and decodes greedily to `<|end|>`. A turn with gold tool calls scores
 tool-name accuracy (the sequence of called names matches) and exact argument match (BFCL-style:
 parsed JSON equal, numbers compared by value, parallel calls order-insensitive); a turn without
-calls scores whether the model also made none.
+calls scores whether the model also made none. The final answer of a conversation whose gold answer
+integrates tool results (metadata.integration_claims) also scores integration F1: the answer's
+claim sentences grounded (lax and strict) in the successful tool results of its context, with the
+evaluation harness's claim split and grounding (evaluation.scoring.answers, training.data.grounding).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from evaluation.scoring.answers import integration_scores
 from modeling.chat import parse_tool_calls, render_messages
 from modeling.generate import greedy
 from modeling.model import Transformer
@@ -51,6 +55,25 @@ def turns(row: dict[str, Any]) -> list[tuple[int, list[tuple[str, Any]]]]:
     return [(i, _gold_calls(m)) for i, m in enumerate(row["messages"]) if m["role"] == "assistant"]
 
 
+def tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The parsed tool results of a conversation (unparseable ones ground nothing)."""
+    out = []
+    for m in messages:
+        if m["role"] == "tool":
+            try:
+                out.append(json.loads(m["content"]))
+            except (json.JSONDecodeError, TypeError):
+                continue
+    return out
+
+
+def score_integration(text: str, row: dict[str, Any], index: int) -> dict[str, float]:
+    answer, _ = parse_tool_calls(text)
+    lang = row.get("metadata", {}).get("lang", "en")
+    scores = integration_scores(answer.removesuffix("<|end|>"), tool_results(row["messages"][:index]), lang)
+    return {"integration_f1": scores["f1_lax"], "integration_f1_strict": scores["f1_strict"]}
+
+
 def score_turn(text: str, gold: list[tuple[str, Any]]) -> dict[str, bool]:
     _, raw = parse_tool_calls(text)
     parsed, valid = [], True
@@ -72,7 +95,7 @@ def evaluate(model: Transformer, tok: KSTokenizer, rows: list[dict[str, Any]], t
              max_turns: int = 200, max_new_tokens: int = 160) -> dict[str, float]:
     was_training = model.training
     model.eval()
-    scores: list[dict[str, bool]] = []
+    scores: list[dict[str, Any]] = []
     try:
         for row in rows:
             for index, gold in turns(row):
@@ -82,18 +105,26 @@ def evaluate(model: Transformer, tok: KSTokenizer, rows: list[dict[str, Any]], t
                 if len(prompt) + max_new_tokens > model.config.max_seq_len:
                     continue
                 out = greedy(model, prompt, max_new_tokens, {tok.end_id})
-                scores.append(score_turn(tok.decode(out), gold))
+                text = tok.decode(out)
+                score: dict[str, Any] = score_turn(text, gold)
+                if not gold and index == len(row["messages"]) - 1 and row.get("metadata", {}).get(
+                        "integration_claims"):
+                    score.update(score_integration(text, row, index))
+                scores.append(score)
     finally:
         model.train(was_training)
     return summarize(scores)
 
 
-def summarize(scores: list[dict[str, bool]]) -> dict[str, float]:
+def summarize(scores: list[dict[str, Any]]) -> dict[str, float]:
     calls = [s for s in scores if "name" in s]
     answers = [s for s in scores if "no_call" in s]
+    integrated = [s for s in scores if "integration_f1" in s]
     mean = lambda xs: round(sum(xs) / len(xs), 4) if xs else 0.0  # noqa: E731
     return {"tool_name_acc": mean([s["name"] for s in calls]),
             "exact_args_acc": mean([s["args"] for s in calls]),
             "json_valid_rate": mean([s["json_valid"] for s in calls]),
             "no_call_acc": mean([s["no_call"] for s in answers]),
-            "call_turns": len(calls), "answer_turns": len(answers)}
+            "integration_f1": mean([s["integration_f1"] for s in integrated]),
+            "integration_f1_strict": mean([s["integration_f1_strict"] for s in integrated]),
+            "call_turns": len(calls), "answer_turns": len(answers), "integration_turns": len(integrated)}

@@ -2,6 +2,10 @@
 a bucketing sequence-length curriculum, checkpoints with full resume, periodic evaluation.
 
 Reads top to bottom (as nanoGPT's train.py): setup, data, model, optimizer, resume, loop.
+Two training streams: SFT on the extracted dataset (`data`), or distillation from a KD mix
+(`kd_data`: the teacher's text as targets plus its top-k distribution per token, losses in
+training/losses.py, weights from the config's `kd` section). Evaluation is the same for both: the
+extracted dataset's held-out conversations.
 Distributed: under `torchrun --nproc_per_node=N` it runs DDP (gloo on CPU, NCCL on GPU). The
 config's `batch_size` is the global batch; each rank takes its contiguous share, and the loss is
 normalised by the global number of target tokens, so N processes follow the single-process
@@ -13,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +25,15 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from modeling.checkpoint import ArtifactError, check_tokenizer_vocab, load_artifact, save_artifact, sha256_file
-from modeling.config import RoleConfig
+from modeling.config import ConfigError, KDConfig, RoleConfig
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
-from training import checkpoints, qat
+from training import checkpoints, kd_data, losses, qat
+from training.data.jsonl import DataError
 from training.plots import plot_training
 from training.sft_data import IGNORE, SFTData, collate, pick_batch
 from training.toolcall_eval import evaluate
@@ -46,6 +51,7 @@ class TrainJob:
     eval_turns: int = 120
     progress: bool = False
     init_from: Path | None = None  # start from this artifact's weights (same architecture), e.g. proc or QAT
+    kd_data: Path | None = None  # a KD mix: distil from it instead of SFT on `data` (kept for evaluation)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
 
     @property
@@ -95,8 +101,7 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     pool = data.heldout or data.train
     for b in range(batches):
         x, y, _ = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
-        logits = model(x)
-        total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum").item()
+        total += losses.ce(model(x), y).sum().item()
         count += int((y != IGNORE).sum())
     model.train()
     return total / max(1, count)
@@ -122,8 +127,14 @@ def train(job: TrainJob) -> dict[str, Any]:
     check_tokenizer_vocab(tok.vocab_size, cfg, str(job.tokenizer / "tokenizer.json"))
     max_len = max(s.seq_len for s in t.seq_len)
     data = SFTData.load(job.data, tok, max_len)
+    kd = _load_kd(job, tok, max_len, data) if job.kd_data is not None else None
+    if kd is None and t.kd is not None:
+        raise ConfigError(f"{cfg.role} config has a training.kd section but no --kd-data was given; "
+                          "pass the KD mix, or drop the section to train by SFT")
+    stream = kd.train if kd else data.train
+    fingerprint = kd_data.combined_fingerprint(data.fingerprint, kd.fingerprint) if kd else data.fingerprint
     for stage in t.seq_len:  # fail before training, not at the first step of a later stage
-        pick_batch(data.train, stage.seq_len, t.batch_size, t.seed, 0, 0, world)
+        pick_batch(stream, stage.seq_len, t.batch_size, t.seed, 0, 0, world)
 
     model = Transformer(cfg.model)
     if job.init_from is not None:
@@ -131,7 +142,7 @@ def train(job: TrainJob) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
     start = 0
     if job.resume:
-        start = checkpoints.restore(job.checkpoint_dir, model, optimizer, data.fingerprint, job.force, job.history)
+        start = checkpoints.restore(job.checkpoint_dir, model, optimizer, fingerprint, job.force, job.history)
     if t.qat is not None and t.qat_start_step is not None and start >= t.qat_start_step:
         qat.enable_fake_quant(model, t.qat)  # resumed at or past the switch: back in QAT mode
     ddp = DistributedDataParallel(model) if world > 1 else model
@@ -140,6 +151,8 @@ def train(job: TrainJob) -> dict[str, Any]:
     weights = {"tool_name": t.w_tool, "json_args": t.w_args, "integration": t.w_integr}
     bar = tqdm(range(start, t.max_steps), initial=start, total=t.max_steps, desc=f"train {cfg.role}",
                disable=not job.progress or rank != 0, unit="step")
+    if job.init_from is not None and start == 0 and rank == 0:
+        _evaluate(job, model, data, tok, 0)  # the starting point, for before/after reports
     t0, tokens_seen = time.perf_counter(), 0
     for step in bar:
         if t.qat is not None and step == t.qat_start_step:
@@ -147,16 +160,21 @@ def train(job: TrainJob) -> dict[str, Any]:
         seq_len = t.seq_len_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        micro = [collate(pick_batch(data.train, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world),
-                         tok.pad_id, seq_len, weights) for m in range(t.grad_accum)]
-        n_targets = _all_sum(float(sum(float(w.sum()) for _, _, w in micro)), world)
-        loss_sum = 0.0
-        for m, (x, y, w) in enumerate(micro):
+        picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world)
+                 for m in range(t.grad_accum)]
+        micro = [kd_data.collate(b, tok.pad_id, seq_len, weights) for b in picks]  # SFT examples: no top-k
+        n_targets = _all_sum(float(sum(float(b[2].sum()) for b in micro)), world)
+        loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
+        for m, (x, y, w, top_ids, top_lps, kd_mask) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
             with sync, _autocast(cfg):
                 logits = ddp(x)
-                ce = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="none")
-                loss = (ce * w.flatten()).sum()
+                ce = (losses.ce(logits, y) * w).sum()
+                loss = ce
+                if t.kd is not None and top_ids is not None:  # token-level KD: alpha_ce * CE + alpha_kl * div
+                    div = (_divergence(logits, top_ids, top_lps, kd_mask, t.kd) * w).sum()
+                    loss = t.kd.alpha_ce * ce + t.kd.alpha_kl * div
+                    parts["ce"], parts["div"] = parts["ce"] + ce.item(), parts["div"] + div.item()
                 (loss * world / n_targets).backward()  # DDP averages over ranks; undo it: global weighted mean
             loss_sum += loss.item()
             tokens_seen += x.numel()
@@ -164,25 +182,53 @@ def train(job: TrainJob) -> dict[str, Any]:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step_loss = _all_sum(loss_sum, world) / n_targets
-        job.history["train"].append({"step": step + 1, "loss": round(step_loss, 6), "lr": lr_at(step, cfg),
-                                     "seq_len": seq_len, "grad_norm": round(float(grad_norm), 4)})
+        entry = {"step": step + 1, "loss": round(step_loss, 6), "lr": lr_at(step, cfg), "seq_len": seq_len,
+                 "grad_norm": round(float(grad_norm), 4)}
+        if kd and kd.token_level:
+            entry.update({f"kd_{k}": round(_all_sum(v, world) / n_targets, 6) for k, v in parts.items()})
+        job.history["train"].append(entry)
         bar.set_postfix(loss=f"{step_loss:.3f}", seq=seq_len, tok_s=f"{tokens_seen / (time.perf_counter() - t0):.0f}")
         done = step + 1
         if rank == 0 and (done % t.eval_every == 0 or done == t.max_steps):
             _evaluate(job, model, data, tok, done)
-            checkpoints.save(job.checkpoint_dir, model, optimizer, cfg, done, data.fingerprint, job.history)
+            checkpoints.save(job.checkpoint_dir, model, optimizer, cfg, done, fingerprint, job.history)
         if world > 1:
             dist.barrier()
     elapsed = time.perf_counter() - t0
-    metrics = _final_metrics(job, data, tokens_seen * world, elapsed)
+    metrics = _final_metrics(job, data, kd, tokens_seen * world, elapsed)
     if rank == 0:
         save_artifact(job.out, model, cfg, tokenizer_dir=job.tokenizer, metrics=metrics,
-                      dataset_fingerprint=data.fingerprint, int8=qat.is_fake_quant(model),
+                      dataset_fingerprint=fingerprint, int8=qat.is_fake_quant(model),
                       write_extra=lambda d: plot_training(job.history, d / "training_curves.png", cfg.role))
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return metrics
+
+
+def _load_kd(job: TrainJob, tok: KSTokenizer, max_len: int, data: SFTData) -> kd_data.KDData:
+    """The KD mix as the training stream: built from `data` (so the held-out split is the same), for
+    this tokenizer; a sequence-level mix trains on the teacher's text only (CE), with a warning."""
+    cfg = job.config.training.kd
+    if cfg is None:
+        raise ConfigError(f"--kd-data needs a training.kd section in the {job.config.role} config (loss weights)")
+    kd = kd_data.KDData.load(job.kd_data, tok, max_len)
+    source = kd.header["source"].get("fingerprint")
+    if source != data.fingerprint:
+        raise DataError(f"{job.kd_data}: KD mix was built from another dataset than {job.data} (source fingerprint "
+                        f"{str(source)[:12]}… vs {data.fingerprint[:12]}…); its held-out split would not match")
+    if not kd.token_level:
+        warnings.warn(f"{job.kd_data}: sequence-level KD mix (no teacher top-k): training on CE of the teacher's "
+                      "text only", stacklevel=2)
+    return kd
+
+
+def _divergence(logits: torch.Tensor, ids: torch.Tensor, lps: torch.Tensor, mask: torch.Tensor,
+                cfg: KDConfig) -> torch.Tensor:
+    if cfg.loss == "jsd":
+        teacher = losses.dense_teacher_logprobs(ids, lps, logits.shape[-1], cfg.temperature, cfg.tail)
+        return losses.generalized_jsd(logits, teacher, mask, cfg.jsd_beta, cfg.temperature)
+    return losses.topk_kl(logits, ids, lps, mask, cfg.temperature, cfg.tail)
 
 
 def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer, step: int) -> None:
@@ -194,10 +240,19 @@ def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer
           flush=True)
 
 
-def _final_metrics(job: TrainJob, data: SFTData, tokens: int, elapsed: float) -> dict[str, Any]:
+def _final_metrics(job: TrainJob, data: SFTData, kd: kd_data.KDData | None, tokens: int, elapsed: float
+                   ) -> dict[str, Any]:
     last_eval = job.history["eval"][-1] if job.history["eval"] else {}
+    first_eval = job.history["eval"][0] if job.history["eval"] else {}
+    extra: dict[str, Any] = {}
+    if job.init_from is not None and first_eval.get("step") == 0:
+        extra["init_eval"] = {k: v for k, v in first_eval.items() if k != "step"}
+    if kd is not None:
+        extra["kd"] = {k: kd.header.get(k) for k in ("teacher", "mode", "capture", "k", "temperature")} | {
+            "records": len(kd.train), "heldout_dropped": kd.heldout_dropped, "truncated": kd.truncated,
+            "token_level": kd.token_level}
     return {"steps": job.config.training.max_steps, "final_train_loss": job.history["train"][-1]["loss"],
             **{k: v for k, v in last_eval.items() if k != "step"},
-            "train_samples": len(data.train), "heldout_samples": len(data.heldout),
-            "truncated_samples": data.truncated, "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
-            "history": job.history}
+            "train_samples": len(kd.train if kd else data.train), "heldout_samples": len(data.heldout),
+            "truncated_samples": kd.truncated if kd else data.truncated,
+            "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None, **extra, "history": job.history}

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-turns", type=int, default=120, help="held-out assistant turns decoded per evaluation")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from this artifact's weights (same model config and tokenizer)")
+    p.add_argument("--kd-data", type=Path, default=None,
+                   help="KD mix to distil from (training stream; --data stays the evaluation set); needs training.kd")
     p.set_defaults(func=_train)
 
 
@@ -40,7 +42,8 @@ def _train(args: argparse.Namespace) -> int:
         if cfg.role != args.role:
             raise CommandError(f"{args.config} is a {cfg.role} config, not a {args.role} config")
         job = TrainJob(cfg, args.data, args.tokenizer, args.out or Path("artifacts") / args.role, args.checkpoints,
-                       args.resume, args.force, args.eval_turns, progress=sys.stderr.isatty(), init_from=args.init_from)
+                       args.resume, args.force, args.eval_turns, progress=sys.stderr.isatty(), init_from=args.init_from,
+                       kd_data=args.kd_data)
         metrics = train(job)
     except (ConfigError, TokenizerError, DataError, CheckpointError, ArtifactError) as exc:
         raise CommandError(str(exc)) from None

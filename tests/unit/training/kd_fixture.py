@@ -28,7 +28,7 @@ def write_kd_mix(extracted: Path, tokenizer: Path, out: Path, k: int = 8, mode: 
     teacher = Transformer(load_role_config("teacher_tiny").model).eval()
     header = {"__header__": True, "kind": "kd_mix", "version": 1, "teacher": "random teacher_tiny",
               "teacher_tokenizer_sha256": tok.sha256, "student_tokenizer_sha256": tok.sha256, "mode": mode,
-              "capture": "forced", "k": k, "temperature": 1.0,
+              "capture": "forced", "k": k, "temperature": 1.0, "sampling_temperature": None,
               "source": {"path": str(extracted), "fingerprint": dataset_fingerprint(extracted)}, "tools": tools}
     records = []
     for line in lines[1:limit + 1]:

@@ -20,7 +20,8 @@ def test_teacher_rows_sit_at_the_position_that_predicts_their_token(dataset_dir,
                        limit=6, seed=3)  # k = V: the whole teacher distribution
     tok = KSTokenizer.load(dataset_dir / "tokenizer")
     kd = KDData.load(mix, tok, 1024, heldout_fraction=0.0)
-    x, y, _, ids, lps = collate(kd.train[:4], tok.pad_id, 1024)
+    x, y, _, ids, lps, kd_mask = collate(kd.train[:4], tok.pad_id, 1024)
+    assert torch.equal(kd_mask, y != IGNORE)
     torch.manual_seed(3)
     teacher = Transformer(load_role_config("teacher_tiny").model).eval()
     with torch.no_grad():
@@ -36,7 +37,7 @@ def test_targets_and_process_weights_of_a_record(kd_mix, dataset_dir):
     kd = KDData.load(kd_mix, tok, 2048, heldout_fraction=0.0)
     ex = next(e for e in kd.train if e.spans["tool_name"])
     record = next(json.loads(line) for line in kd_mix.read_text().splitlines()[1:] if json.loads(line)["id"] == ex.id)
-    _, y, w, ids, _ = collate([ex], tok.pad_id, 2048, {"tool_name": 3.0, "json_args": 2.0})
+    _, y, w, ids, _, _ = collate([ex], tok.pad_id, 2048, {"tool_name": 3.0, "json_args": 2.0})
     p = ex.prompt_len
     assert tok.decode(y[0, p - 1:][y[0, p - 1:] != IGNORE].tolist()) == record["teacher_text"]
     assert (y[0, : p - 1] == IGNORE).all() and (w[0, : p - 1] == 0).all()
@@ -44,7 +45,7 @@ def test_targets_and_process_weights_of_a_record(kd_mix, dataset_dir):
     assert (w[0, p + s - 1:p + e - 1] == 3.0).all()
     name = record["teacher_text"].split("<|tool_call|>")[1].split("<|tool_args|>")[0]
     assert tok.decode(y[0, p + s - 1:p + e - 1].tolist()) == name
-    assert torch.equal(ids[0, p - 1], ex.topk_ids[p].long())
+    assert torch.equal(ids[0, p - 1], ex.topk_ids[0].long())
 
 
 def test_heldout_samples_are_dropped_and_a_foreign_tokenizer_or_sequence_mode_is_handled(kd_mix, dataset_dir,
@@ -63,3 +64,6 @@ def test_heldout_samples_are_dropped_and_a_foreign_tokenizer_or_sequence_mode_is
     seq.write_text("\n".join(json.dumps(r) for r in [{**header, "mode": "sequence"}, *rows]) + "\n")
     kd = KDData.load(seq, tok, 2048)
     assert not kd.token_level and collate(kd.train[:2], tok.pad_id, 2048)[3] is None
+    mixed = KDData.load(kd_mix, tok, 2048).train[:1] + kd.train[:1]  # a fallback record inside a token-level mix
+    _, y, _, _, _, kd_mask = collate(mixed, tok.pad_id, 2048)
+    assert torch.equal(kd_mask[0], y[0] != IGNORE) and not kd_mask[1].any()

@@ -12,7 +12,8 @@ from modeling.checkpoint import ArtifactError, load_artifact
 from modeling.config import ConfigError, load_role_config, parse_role_config, resolve_config_path
 from modeling.model import Transformer
 from training.checkpoints import CheckpointError
-from training.toolcall_eval import score_turn
+from training.data.jsonl import DataError
+from training.toolcall_eval import score_integration, score_turn, summarize
 from training.trainer import TrainJob, _init_weights, lr_at, train
 
 
@@ -110,3 +111,56 @@ def test_init_from_starts_at_the_artifact_weights_and_refuses_another_architectu
 def _losses_from_scratch(dataset_dir, tmp_path) -> float:
     return train(_job(dataset_dir, tmp_path / "c", cfg=_cfg(max_steps=2, eval_every=2, warmup_steps=1)))[
         "history"]["train"][0]["loss"]
+
+
+KD = {"alpha_ce": 0.5, "alpha_kl": 1.0, "temperature": 2.0, "tail": "uniform", "loss": "kl"}
+
+
+def test_kd_training_distils_from_the_mix_and_resume_covers_the_mix(dataset_dir, kd_mix, tmp_path):
+    cfg = _cfg(max_steps=4, eval_every=2, warmup_steps=1, kd=KD)
+    metrics = train(_job(dataset_dir, tmp_path, cfg, kd_data=kd_mix))
+    first = metrics["history"]["train"][0]
+    assert metrics["kd"]["token_level"] and metrics["kd"]["heldout_dropped"] > 0
+    assert first["loss"] == pytest.approx(0.5 * first["kd_ce"] + first["kd_div"], rel=1e-4)
+    assert first["kd_div"] > 0 and first["kd_ce"] > first["kd_div"]
+    load_artifact(tmp_path / "out" / "worker")  # the kd section round-trips through the artifact
+    changed = tmp_path / "kd2.jsonl"
+    changed.write_text(kd_mix.read_text() + "\n")
+    with pytest.raises(CheckpointError, match="another dataset"):
+        train(_job(dataset_dir, tmp_path, _cfg(max_steps=6, eval_every=2, warmup_steps=1, kd=KD), kd_data=changed))
+
+
+def test_kd_refusals_and_the_sequence_level_fallback(dataset_dir, kd_mix, tmp_path):
+    with pytest.raises(ConfigError, match="kd section but no --kd-data"):
+        train(_job(dataset_dir, tmp_path, _cfg(max_steps=2, eval_every=2, warmup_steps=1, kd=KD)))
+    with pytest.raises(ConfigError, match=r"needs a training\.kd section"):
+        train(_job(dataset_dir, tmp_path, _cfg(max_steps=2, eval_every=2, warmup_steps=1), kd_data=kd_mix))
+    with pytest.raises(ConfigError, match="jsd_beta"):
+        _cfg(kd={**KD, "jsd_beta": 0.3})
+    lines = kd_mix.read_text().splitlines()
+    header = json.loads(lines[0])
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text("\n".join([json.dumps({**header, "source": {"path": "x", "fingerprint": "0" * 64}}),
+                                  *lines[1:]]) + "\n")
+    with pytest.raises(DataError, match="another dataset"):
+        train(_job(dataset_dir, tmp_path, _cfg(max_steps=2, eval_every=2, warmup_steps=1, kd=KD), kd_data=foreign))
+    seq = tmp_path / "seq.jsonl"
+    rows = [{**json.loads(line), "teacher_topk": None} for line in lines[1:]]
+    seq.write_text("\n".join(json.dumps(r) for r in [{**header, "mode": "sequence"}, *rows]) + "\n")
+    cfg = _cfg(max_steps=2, eval_every=2, warmup_steps=1, kd={**KD, "loss": "jsd", "jsd_beta": 0.5})
+    with pytest.warns(UserWarning, match="sequence-level"):
+        metrics = train(_job(dataset_dir, tmp_path / "seq", cfg, kd_data=seq))
+    assert not metrics["kd"]["token_level"] and "kd_div" not in metrics["history"]["train"][0]
+
+
+def test_integration_f1_of_a_final_answer_is_grounded_in_its_tool_results(extracted_rows):
+    _, rows = extracted_rows
+    row = next(r for r in rows if r["metadata"]["integration_claims"] and r["metadata"]["lang"] == "en")
+    last = len(row["messages"]) - 1
+    gold = row["messages"][last]["content"] + "<|end|>"
+    assert score_integration(gold, row, last)["integration_f1"] > 0.5
+    made_up = score_integration("The figure is 123456789 zorblats.<|end|>", row, last)
+    assert made_up == {"integration_f1": 0.0, "integration_f1_strict": 0.0}
+    scores = [score_turn("x", []) | score_integration(gold, row, last), score_turn("x", [])]
+    summary = summarize(scores)
+    assert summary["integration_turns"] == 1 and summary["integration_f1"] > 0.5
