@@ -58,6 +58,9 @@ def main() -> None:
     p.add_argument("--turns", type=int, default=200, help="held-out assistant turns decoded per model")
     p.add_argument("--agree-samples", type=int, default=40, help="held-out samples for top-1 agreement")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--rows", default="fp32,ptq,qat",
+                   help="which rows to evaluate (comma-separated subset of fp32,ptq,qat), e.g. to split the work "
+                        "over processes")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,14 +68,17 @@ def main() -> None:
     reference, config = load_artifact(args.fp32)
     tok = KSTokenizer.load(args.tokenizer)
     data = SFTData.load(args.data, tok, config.model.max_seq_len)
-    ptq = save_artifact(args.out / "ptq_int8", reference, config, tokenizer_dir=args.tokenizer, int8=True,
-                        metrics={"source": str(args.fp32), "method": "post-training quantization"})
     fp32_bytes = (args.fp32 / WEIGHTS).stat().st_size
-    rows = [row("fp32", args.fp32, reference, tok, data, args, fp32_bytes),
-            row("ptq int8", ptq, reference, tok, data, args, fp32_bytes),
-            *(row(f"qat int8 ({a.name})", a, reference, tok, data, args, fp32_bytes) for a in args.int8)]
+    wanted = set(args.rows.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    ptq = args.out / "ptq_int8"
+    if "ptq" in wanted:
+        save_artifact(ptq, reference, config, tokenizer_dir=args.tokenizer, int8=True,
+                      metrics={"source": str(args.fp32), "method": "post-training quantization"})
+    named = [("fp32", "fp32", args.fp32), ("ptq", "ptq int8", ptq),
+             *(("qat", f"qat int8 ({a.name})", a) for a in args.int8)]
+    rows = [row(name, art, reference, tok, data, args, fp32_bytes) for kind, name, art in named if kind in wanted]
+    (args.out / f"results-{'-'.join(sorted(wanted))}.json").write_text(json.dumps(rows, indent=2) + "\n")
     cols = ["model", "tool_name_acc", "exact_args_acc", "json_valid_rate", "no_call_acc", "call_turns",
             "top1_agree_fp32", "weights_bytes", "size_vs_fp32"]
     print("| " + " | ".join(cols) + " |")
