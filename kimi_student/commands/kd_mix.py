@@ -36,6 +36,8 @@ def register_kd_mix(data: argparse._SubParsersAction) -> None:
     kd.add_argument("--cache", type=Path, default=None, help="response cache directory (sha256 of each request)")
     kd.add_argument("--include-heldout", action="store_true", help="also use the held-out evaluation samples")
     kd.add_argument("--limit", type=int, default=None, help="use at most N samples")
+    kd.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32",
+                    help="precision of a local teacher (bfloat16: faster forced capture on CPUs with bf16 units)")
     kd.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
     kd.add_argument("--max-retries", type=int, default=5, help="retries of 429 / 5xx / timeouts per request")
     kd.set_defaults(func=_kd_mix)
@@ -56,6 +58,7 @@ def _kd_mix(args: argparse.Namespace) -> int:
             budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, price_in=args.price_in,
             price_out=args.price_out, cache=args.cache, include_heldout=args.include_heldout, limit=args.limit,
             progress=stderr_is_tty(), timeout=args.timeout, max_retries=args.max_retries,
+            teacher_dtype=args.teacher_dtype,
         )
     except (DataError, TokenizerError, ArtifactError, ValueError) as exc:
         raise CommandError(str(exc)) from None

@@ -516,6 +516,7 @@ def build_kd_mix(
     timeout: float = 120.0,
     max_retries: int = 5,
     transport: Any = None,
+    teacher_dtype: str = "float32",
 ) -> dict[str, Any]:
     """Build (or resume) the KD mix at `out`; returns the report also written to `<out>.report.json`."""
     start = time.monotonic()
@@ -533,7 +534,7 @@ def build_kd_mix(
     teacher = open_teacher(teacher_spec, model=teacher_model, api_key=api_key, rpm=rpm, tpm=tpm,
                            concurrency=concurrency, cache_dir=cache, budget=budget, timeout=timeout,
                            max_retries=max_retries, transport=transport) \
-        if not teacher_spec.startswith("local:") else open_teacher(teacher_spec)
+        if not teacher_spec.startswith("local:") else open_teacher(teacher_spec, dtype=teacher_dtype)
     try:
         return _build(teacher, data, src, tok, out, k=k, temperature=temperature,
                       sampling_temperature=sampling_temperature, capture=capture, max_tokens=max_tokens,
@@ -616,6 +617,8 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
         "aborted": run.aborted, "seconds": round(seconds, 2),
         "turns_per_s": round(stats.ok / seconds, 1) if seconds > 0 else None,
     }
+    if isinstance(teacher, LocalTeacher):
+        report["teacher_dtype"] = teacher.dtype
     if isinstance(teacher, HTTPTeacher):
         report["teacher_usage"] = {**budget.summary(), "retries": teacher.retries}
     if stats.fallback:

@@ -23,10 +23,11 @@ from training.teachers.local import LocalTeacher
 Teacher = HTTPTeacher | LocalTeacher
 
 
-def open_teacher(spec: str, **http_options: Any) -> Teacher:
-    """`local:DIR` or an http(s) URL; `http_options` go to `HTTPTeacher` (model, api_key, rpm, ...)."""
+def open_teacher(spec: str, *, dtype: str = "float32", **http_options: Any) -> Teacher:
+    """`local:DIR` (loaded in `dtype`) or an http(s) URL; `http_options` go to `HTTPTeacher` (model,
+    api_key, rpm, ...)."""
     if spec.startswith("local:"):
-        return LocalTeacher(spec[len("local:"):])
+        return LocalTeacher(spec[len("local:"):], dtype=dtype)
     if spec.startswith(("http://", "https://")):
         return HTTPTeacher(spec, **http_options)
     raise ValueError(f"unknown teacher {spec!r}: use local:DIR or an http(s):// URL")

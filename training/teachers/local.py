@@ -17,6 +17,8 @@ import torch
 from modeling.checkpoint import load_artifact
 from modeling.tokenizer import KSTokenizer, TokenizerError
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
 
 def round_logprobs(values: torch.Tensor, decimals: int = 4) -> list[list[float]]:
     """Short JSON: logprobs rounded in float64, so 1e-4 steps print as e.g. -1.2345."""
@@ -27,9 +29,14 @@ def round_logprobs(values: torch.Tensor, decimals: int = 4) -> list[list[float]]
 class LocalTeacher:
     kind = "local"
 
-    def __init__(self, directory: str | os.PathLike[str], *, device: str = "cpu"):
+    def __init__(self, directory: str | os.PathLike[str], *, device: str = "cpu", dtype: str = "float32"):
+        """`dtype` bfloat16 roughly halves the CPU time of forced capture where the CPU has bf16 matrix
+        units; the stored distributions then differ from float32 by about 1e-2 nats."""
+        if dtype not in DTYPES:
+            raise ValueError(f"teacher dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
         self.dir = Path(directory)
-        self.model, self.config = load_artifact(self.dir, device=device)
+        self.dtype = dtype
+        self.model, self.config = load_artifact(self.dir, device=device, dtype=DTYPES[dtype])
         try:
             self.tokenizer = KSTokenizer.load(self.dir)
         except TokenizerError as exc:

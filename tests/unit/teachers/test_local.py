@@ -96,3 +96,18 @@ def test_generate_matches_the_reference_greedy_loop(teacher: LocalTeacher, extra
     a = teacher.generate(prompt, 24, temperature=1.0, seed=5)
     assert a == teacher.generate(prompt, 24, temperature=1.0, seed=5)
     assert teacher.tokenizer_sha256 == tokenizer.sha256 and teacher.spec.startswith("local:")
+
+
+def test_bfloat16_teacher_is_close_to_float32(teacher: LocalTeacher, extracted_rows, tokenizer) -> None:
+    header, rows = extracted_rows
+    full, turns = split_turns(rows[1], header["tools"], tokenizer)
+    seq, targets = full[:turns[-1].prompt_len + len(turns[-1].ids)], [(t.prompt_len, t.prompt_len + len(t.ids))
+                                                                      for t in turns]
+    half = LocalTeacher(teacher.dir, dtype="bfloat16")
+    assert half.model.lm_head.weight.dtype == torch.bfloat16
+    for (ids, lps), (h_ids, h_lps) in zip(teacher.topk([seq], [targets], 5)[0], half.topk([seq], [targets], 5)[0],
+                                          strict=True):
+        assert h_lps.dtype == torch.float32 and h_ids.shape == ids.shape
+        torch.testing.assert_close(h_lps[:, 0], lps[:, 0], atol=0.1, rtol=0)
+    with pytest.raises(ValueError, match="dtype"):
+        LocalTeacher(teacher.dir, dtype="float16")
