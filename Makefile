@@ -133,6 +133,23 @@ drafter: $(STAMP)
 bench-train: $(STAMP)
 	$(PY) bench/bench_train.py
 
+# ---- judge: pairs from CAWS scenarios labelled by the arbiter, then pairwise + clause training -----
+JUDGE_PAIRS ?= $(ARTIFACTS)/data/judge_pairs
+JUDGE_SCENARIOS ?= 1500
+
+.PHONY: judge_pairs_from_caws judge judge_train judge_bench
+
+judge_pairs_from_caws: $(STAMP)
+	$(KS) data judge-pairs --out $(JUDGE_PAIRS) --scenarios $(JUDGE_SCENARIOS) --seed 0
+
+judge_train: $(STAMP)
+	$(KS) train judge --config judge_$(PROFILE) --pairs $(JUDGE_PAIRS) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/judge
+
+judge: judge_pairs_from_caws judge_train
+
+judge_bench: $(STAMP)
+	$(PY) bench/bench_judge.py --artifact $(ARTIFACTS)/judge
+
 # ---- serving: the OpenAI-compatible API (bootstraps the toy models on first use) -------------------
 HOST ?= 127.0.0.1
 PORT ?= 8000

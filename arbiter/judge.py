@@ -51,11 +51,15 @@ def render_prompt(spec: WorkingSpec) -> str:
 
 def render_candidate(spec: WorkingSpec, stats: DiffStats, rationale: str, evidence_items: int,
                      failed_gates: Collection[str]) -> str:
-    """The plea as the Judge reads it: one fact per line, the same for the model and the scorer."""
+    """The plea as the Judge reads it: one fact per line, the same for the model and the scorer.
+
+    `budget` states the arbiter's own check against the spec budget (before waiver deltas), so the
+    Judge reads the outcome instead of re-deriving it from digits."""
     gates = " ".join(f"{g}={'fail' if g in failed_gates else 'pass'}" for g in JUDGED_GATES)
     paths = " ".join(stats.touched_paths[:20])
+    budget = "over" if "budget_limit" in failed_gates else "within"
     return (f"files: {stats.file_count} of {spec.max_files}\nloc: {stats.loc} of {spec.max_loc}\n"
-            f"evidence items: {evidence_items}\ngates: {gates}\npaths: {paths}\n"
+            f"budget: {budget}\nevidence items: {evidence_items}\ngates: {gates}\npaths: {paths}\n"
             f"rationale: {' '.join(rationale.split())}")
 
 

@@ -41,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mrg.add_argument("shards", type=Path, nargs="+")
     mrg.set_defaults(func=_merge)
 
+    from kimi_student.commands.judge_cli import register_judge_pairs
+
+    register_judge_pairs(data)
+
     from kimi_student.commands.kd_mix import register_kd_mix
 
     register_kd_mix(data)

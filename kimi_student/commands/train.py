@@ -13,7 +13,7 @@ from kimi_student.cli import CommandError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a role (SFT on the contextual dataset)")
-    p.add_argument("role", choices=["teacher", "worker", "drafter"])
+    p.add_argument("role", choices=["teacher", "worker", "drafter", "judge"])
     p.add_argument("--config", required=True, help="role config name (worker_toy) or YAML path")
     p.add_argument("--data", type=Path, default=Path("data/contextual_extracted.jsonl"), help="extracted dataset")
     p.add_argument("--tokenizer", type=Path, default=Path("artifacts/tokenizer"))
@@ -24,12 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-turns", type=int, default=120, help="held-out assistant turns decoded per evaluation")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from this artifact's weights (same model config and tokenizer)")
+    from kimi_student.commands.judge_cli import add_judge_train_options
+
+    add_judge_train_options(p)
     p.add_argument("--kd-data", type=Path, default=None,
                    help="KD mix to distil from (training stream; --data stays the evaluation set); needs training.kd")
     p.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.role == "judge":
+        from kimi_student.commands.judge_cli import train_judge_command
+
+        return train_judge_command(args)
     from modeling.checkpoint import ArtifactError
     from modeling.config import ConfigError, load_role_config
     from modeling.tokenizer import TokenizerError

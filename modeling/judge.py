@@ -1,0 +1,211 @@
+"""The Judge at inference: a judge artifact plus its calibration -> score, compare, clauses.
+
+Input rendering (the same in training): BOS + tokens(prompt) + tokens("\\n\\n") + tokens(candidate),
+the prompt being the arbiter's `render_prompt` (the working spec) and the candidate its
+`render_candidate` (the plea). The score head gives one logit per candidate, the clause head five.
+
+Truncation rule: when the input is longer than `max_len`, the head of the prompt and the tail of the
+candidate are kept. The prompt keeps `max(room // 2, room - len(candidate))` tokens at most (all of
+it when it is shorter), the candidate fills the rest from its end. Every result carries
+`truncated` (the number of tokens dropped), so a cut input is visible, never silently scored.
+
+Calibration (`calibration.json` in the artifact, fitted on the validation split by the trainer):
+Platt scaling of the score (`sigmoid(a * s + b)` = probability that the arbiter passes the plea), a
+Platt slope on score differences for pairwise preference probabilities and the tie margin, one
+temperature and one decision threshold per clause. An artifact without it scores with identity
+calibration (`calibrated` is False).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arbiter.judge import CLAUSES, JudgeScore
+from modeling.checkpoint import MANIFEST, ArtifactError, load_artifact, sha256_file
+from modeling.model import Transformer
+from modeling.tokenizer import KSTokenizer
+
+SEPARATOR = "\n\n"
+CALIBRATION = "calibration.json"
+ENUMERATED_LENGTHS = (512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    ids: list[int]
+    truncated: int  # tokens dropped by the truncation rule
+
+
+def encode_input(tokenizer: KSTokenizer, prompt: str, candidate: str, max_len: int) -> Encoded:
+    """BOS + prompt + separator + candidate, cut by the truncation rule (head of prompt, tail of candidate)."""
+    p, sep, c = tokenizer.encode(prompt), tokenizer.encode(SEPARATOR), tokenizer.encode(candidate)
+    room = max_len - 1 - len(sep)
+    if room < 2:
+        raise ValueError(f"max_len {max_len} leaves no room for a prompt and a candidate")
+    if len(p) + len(c) <= room:
+        return Encoded([tokenizer.bos_id, *p, *sep, *c], 0)
+    keep_p = min(len(p), max(room // 2, room - len(c)))
+    keep_c = room - keep_p
+    return Encoded([tokenizer.bos_id, *p[:keep_p], *sep, *c[len(c) - keep_c:]], len(p) + len(c) - room)
+
+
+def pad_batch(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids [B, T] and attention mask [B, T] (1 = real token)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+@dataclass(frozen=True)
+class Calibration:
+    score_a: float = 1.0
+    score_b: float = 0.0
+    pair_a: float = 1.0
+    tie_margin: float = 0.0  # |s_a - s_b| below it is a TIE
+    temperature: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CLAUSES, 1.0))
+    threshold: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CLAUSES, 0.5))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "score": {"a": self.score_a, "b": self.score_b, "target": "arbiter status PASS"},
+                "pair": {"a": self.pair_a, "tie_margin": self.tie_margin},
+                "clauses": {c: {"temperature": self.temperature[c], "threshold": self.threshold[c]} for c in CLAUSES}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        clauses = data["clauses"]
+        return cls(float(data["score"]["a"]), float(data["score"]["b"]), float(data["pair"]["a"]),
+                   float(data["pair"]["tie_margin"]), {c: float(clauses[c]["temperature"]) for c in CLAUSES},
+                   {c: float(clauses[c]["threshold"]) for c in CLAUSES})
+
+    def score_prob(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.score_a * raw + self.score_b)
+
+    def clause_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """[N, 5] logits -> temperature-scaled probabilities."""
+        temps = torch.tensor([self.temperature[c] for c in CLAUSES], dtype=logits.dtype)
+        return torch.sigmoid(logits / temps)
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """One scored candidate: calibrated score, raw logit, clause probabilities and decisions."""
+
+    score: float
+    raw: float
+    clauses: dict[str, float]
+    satisfied: tuple[str, ...]
+    truncated: int
+
+    def to_score(self) -> JudgeScore:
+        return JudgeScore(round(self.score, 4), {c: round(p, 4) for c, p in self.clauses.items()})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    verdict: str  # "A" | "B" | "TIE"
+    p_a: float  # calibrated probability that a is preferred
+    a: JudgeResult
+    b: JudgeResult
+    orders_agree: bool
+
+
+class JudgeModel:
+    """A loaded Judge; satisfies the arbiter's `Judge` protocol (`score`, `artifact_sha256`)."""
+
+    def __init__(self, model: Transformer, tokenizer: KSTokenizer, calibration: Calibration | None = None,
+                 max_len: int | None = None, artifact_sha256: str | None = None, batch_size: int = 16):
+        if model.judge_heads is None:
+            raise ArtifactError("this model has no judge heads; it cannot serve as a Judge")
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.calibration = calibration or Calibration()
+        self.calibrated = calibration is not None
+        self.max_len = min(max_len or model.config.max_seq_len, model.config.max_seq_len)
+        self.artifact_sha256 = artifact_sha256
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, directory: str | Path, max_len: int | None = None, device: str = "cpu") -> JudgeModel:
+        """Load `directory` as a judge (refused without heads) with its tokenizer and calibration."""
+        root = Path(directory)
+        model, _ = load_artifact(root, role="judge", device=device)
+        calibration = None
+        if (root / CALIBRATION).is_file():
+            try:
+                calibration = Calibration.from_dict(json.loads((root / CALIBRATION).read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ArtifactError(f"{root / CALIBRATION}: unreadable calibration ({exc})") from None
+        return cls(model, KSTokenizer.load(root), calibration, max_len, sha256_file(root / MANIFEST))
+
+    # ---------------------------------------------------------------- batch path
+
+    def raw_batch(
+        self, prompts: Sequence[str], candidates: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """Raw score logits [N], clause logits [N, 5] and dropped-token counts, in input order."""
+        encoded = [encode_input(self.tokenizer, p, c, self.max_len) for p, c in zip(prompts, candidates, strict=True)]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))  # similar lengths share a batch
+        scores, clauses = torch.zeros(len(encoded)), torch.zeros(len(encoded), len(CLAUSES))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
+                s, c = self.model.judge(ids, mask)
+                scores[rows], clauses[rows] = s.float(), c.float()
+        return scores, clauses, [e.truncated for e in encoded]
+
+    def score_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[JudgeResult]:
+        raw, logits, truncated = self.raw_batch(prompts, candidates)
+        probs = self.calibration.clause_probs(logits)
+        scores = self.calibration.score_prob(raw)
+        out = []
+        for i in range(len(raw)):
+            clauses = {c: float(probs[i, k]) for k, c in enumerate(CLAUSES)}
+            satisfied = tuple(c for c in CLAUSES if clauses[c] >= self.calibration.threshold[c])
+            out.append(JudgeResult(float(scores[i]), float(raw[i]), clauses, satisfied, truncated[i]))
+        return out
+
+    def compare_batch(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> list[Comparison]:
+        """Each pair scored in both orders (two passes, rows laid out a-then-b and b-then-a); a pair
+        whose two decisions disagree is a TIE."""
+        n = len(prompts)
+        first = self.score_batch([*prompts, *prompts], [*a, *b])
+        second = self.score_batch([*prompts, *prompts], [*b, *a])
+        out = []
+        for i in range(n):
+            ra, rb = first[i], first[n + i]
+            d1, d2 = ra.raw - rb.raw, second[n + i].raw - second[i].raw  # both: a minus b
+            v1, v2 = self._decide(d1), self._decide(d2)
+            p_a = float(torch.sigmoid(torch.tensor(self.calibration.pair_a * (d1 + d2) / 2)))
+            out.append(Comparison(v1 if v1 == v2 else "TIE", p_a, ra, rb, v1 == v2))
+        return out
+
+    def _decide(self, diff: float) -> str:
+        if abs(diff) <= self.calibration.tie_margin:
+            return "TIE"
+        return "A" if diff > 0 else "B"
+
+    # ---------------------------------------------------------------- one at a time
+
+    def score(self, prompt: str, candidate: str) -> JudgeScore:
+        """The arbiter's Judge protocol: calibrated score and clause probabilities in [0, 1]."""
+        return self.score_batch([prompt], [candidate])[0].to_score()
+
+    def clauses(self, prompt: str, candidate: str) -> dict[str, dict[str, float | bool]]:
+        """Per clause: calibrated probability and whether it clears the clause's fitted threshold."""
+        r = self.score_batch([prompt], [candidate])[0]
+        return {c: {"prob": round(p, 4), "satisfied": c in r.satisfied} for c, p in r.clauses.items()}
+
+    def compare(self, prompt: str, a: str, b: str) -> Comparison:
+        return self.compare_batch([prompt], [a], [b])[0]

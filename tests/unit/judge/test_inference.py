@@ -1,0 +1,91 @@
+"""The inference API: the truncation rule, head-less models refused, compare in both orders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from arbiter.judge import CLAUSES, Judge
+from modeling.checkpoint import ArtifactError, save_artifact
+from modeling.config import load_role_config, parse_role_config
+from modeling.judge import CALIBRATION, Calibration, JudgeModel, encode_input
+from modeling.model import Transformer
+from modeling.tokenizer import KSTokenizer
+
+
+def test_short_inputs_are_kept_whole(tokenizer: KSTokenizer):
+    enc = encode_input(tokenizer, "spec head", "plea tail", 64)
+    assert enc.truncated == 0
+    assert enc.ids == [tokenizer.bos_id, *tokenizer.encode("spec head"), *tokenizer.encode("\n\n"),
+                       *tokenizer.encode("plea tail")]
+
+
+def test_truncation_keeps_the_head_of_the_spec_and_the_tail_of_the_candidate(tokenizer: KSTokenizer):
+    prompt = "SPECSTART " + "alpha " * 200
+    candidate = "beta " * 200 + " EVIDENCE_END"
+    full_p, full_c = tokenizer.encode(prompt), tokenizer.encode(candidate)
+    enc = encode_input(tokenizer, prompt, candidate, 128)
+    sep = tokenizer.encode("\n\n")
+    assert len(enc.ids) == 128 and enc.truncated == len(full_p) + len(full_c) - (127 - len(sep))
+    body = enc.ids[1:]
+    keep_p = (127 - len(sep)) // 2
+    assert body[:keep_p] == full_p[:keep_p]  # head of the spec
+    assert body[keep_p + len(sep):] == full_c[-(127 - len(sep) - keep_p):]  # tail of the evidence
+    short = encode_input(tokenizer, "short spec", candidate, 128)
+    assert short.ids[1 : 1 + len(tokenizer.encode("short spec"))] == tokenizer.encode("short spec")  # spec whole
+
+
+@pytest.fixture(scope="module")
+def judge(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> JudgeModel:
+    torch.manual_seed(0)
+    cfg = load_role_config("judge_tiny")
+    out = tmp_path_factory.mktemp("judge") / "judge"
+    cal = Calibration(2.0, 0.0, 1.0, 0.0, dict.fromkeys(CLAUSES, 1.0), dict.fromkeys(CLAUSES, 0.5))
+    save_artifact(out, Transformer(cfg.model), cfg, tokenizer_dir=dataset_dir / "tokenizer",
+                  write_extra=lambda tmp: (tmp / CALIBRATION).write_text(__import__("json").dumps(cal.to_dict())))
+    return JudgeModel.load(out)
+
+
+def test_loaded_judge_is_calibrated_and_fits_the_arbiter_protocol(judge: JudgeModel):
+    assert judge.calibrated and isinstance(judge, Judge) and judge.artifact_sha256
+    s = judge.score("CAWS working spec FEAT-1", "files: 1 of 2")
+    assert 0.0 <= s.score <= 1.0 and set(s.clauses) == set(CLAUSES)
+    assert set(judge.clauses("p", "c")) == set(CLAUSES)
+
+
+def test_batch_path_matches_one_at_a_time(judge: JudgeModel):
+    prompts = ["spec one", "spec two is longer than one", "x"]
+    cands = ["plea a " * 30, "plea b", "plea c " * 5]
+    batch = judge.score_batch(prompts, cands)
+    for p, c, r in zip(prompts, cands, batch, strict=True):
+        one = judge.score_batch([p], [c])[0]
+        assert abs(one.raw - r.raw) < 1e-4
+
+
+def test_compare_is_mirrored(judge: JudgeModel):
+    ab, ba = judge.compare("spec", "plea one", "another plea"), judge.compare("spec", "another plea", "plea one")
+    assert {ab.verdict, ba.verdict} in ({"A", "B"}, {"TIE"}) and ab.orders_agree
+
+
+def test_compare_says_tie_when_the_orders_disagree(judge: JudgeModel, monkeypatch):
+    calls = iter([1.0, -1.0])  # first pass prefers a, the second pass prefers b
+
+    def decide(diff: float) -> str:
+        return "A" if next(calls) > 0 else "B"
+
+    monkeypatch.setattr(judge, "_decide", decide)
+    result = judge.compare("spec", "a", "b")
+    assert result.verdict == "TIE" and not result.orders_agree
+
+
+def test_a_model_without_heads_is_not_a_judge(tmp_path: Path, dataset_dir: Path):
+    cfg = load_role_config("judge_tiny")
+    worker = parse_role_config({**cfg.model_dump(), "role": "worker",
+                                "model": {**cfg.model.model_dump(), "judge_heads": False}})
+    with pytest.raises(ArtifactError):
+        JudgeModel(Transformer(worker.model), KSTokenizer.load(dataset_dir / "tokenizer"))
+    save_artifact(tmp_path / "w", Transformer(worker.model), worker, tokenizer_dir=dataset_dir / "tokenizer")
+    with pytest.raises(ArtifactError):
+        JudgeModel.load(tmp_path / "w")

@@ -1,0 +1,1 @@
+"""The Judge: CAWS scenario pairs labelled by the arbiter (`pairs`), training and calibration (`trainer`)."""
