@@ -48,6 +48,7 @@ def _kd_mix(args: argparse.Namespace) -> int:
     from modeling.tokenizer import TokenizerError
     from training.data.jsonl import DataError
     from training.data.kd_mix import build_kd_mix, stderr_is_tty
+    from training.teachers import TeacherError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -60,7 +61,7 @@ def _kd_mix(args: argparse.Namespace) -> int:
             progress=stderr_is_tty(), timeout=args.timeout, max_retries=args.max_retries,
             teacher_dtype=args.teacher_dtype,
         )
-    except (DataError, TokenizerError, ArtifactError, ValueError) as exc:
+    except (DataError, TokenizerError, ArtifactError, TeacherError, ValueError) as exc:
         raise CommandError(str(exc)) from None
     summary = {k: report[k] for k in ("out", "teacher", "mode", "capture", "k", "items", "reasons", "warnings",
                                       "aborted", "seconds")}

@@ -324,7 +324,9 @@ class HTTPTeacher:
                 try:
                     data = self._send("GET", "/models", None).get("data")
                     self._cards = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
-                except (TeacherUnavailable, MalformedResponse) as exc:
+                except TeacherFatal:
+                    raise
+                except TeacherError as exc:  # not every OpenAI-compatible server lists its models
                     if self._model is None:
                         raise TeacherFatal(f"{self.base_url}: cannot list models ({exc}); name one with "
                                            "URL#model or --teacher-model", "no_model") from None

@@ -48,7 +48,9 @@ class Script:
     """A loopback HTTP server answering POSTs from a list of scripted replies (the last one repeats)."""
 
     def __init__(self, replies: list[Reply], models: dict | None = None):
-        self.replies, self.models = list(replies), models or {"data": [{"id": "teacher", "object": "model"}]}
+        """`models` is the GET /v1/models body; an empty dict answers 404 instead."""
+        self.replies = list(replies)
+        self.models = {"data": [{"id": "teacher", "object": "model"}]} if models is None else models
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
         script = self
@@ -66,6 +68,9 @@ class Script:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
+                if not script.models:
+                    self._send(404, {}, b"not found")
+                    return
                 self._send(200, {"Content-Type": "application/json"}, json.dumps(script.models).encode())
 
             def do_POST(self) -> None:
@@ -275,3 +280,12 @@ def test_concurrent_requests_share_limits() -> None:
         for th in threads:
             th.join()
     assert len(s.requests) == 8 and t.budget.requests == 8 and t.budget.prompt_tokens == 56
+
+
+def test_servers_without_a_model_list() -> None:
+    with Script([ok("fine")], models={}) as s:
+        named = teacher(f"{s.url}/v1#kimi-k2", Sleeps())
+        assert named.chat(MESSAGES).content == "fine" and named.tokenizer_sha256 is None
+        assert s.requests[0]["model"] == "kimi-k2"
+        with pytest.raises(TeacherFatal, match="name one"):
+            teacher(s.url, Sleeps()).chat(MESSAGES)
