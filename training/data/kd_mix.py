@@ -393,6 +393,9 @@ class KDRun:
         if self.mode == "token":
             if isinstance(self.teacher, LocalTeacher):
                 prompt = self._prompt_ids(turn)
+                if len(prompt) + len(ids) > self.teacher.max_seq_len:
+                    self.stats.fail("failed", turn.id, "too_long", "the turn does not fit the teacher's context")
+                    return
                 (out,), = self.teacher.topk([prompt + ids], [[(len(prompt), len(prompt) + len(ids))]], self.k,
                                             self.header["temperature"])
                 topk = (out[0].tolist(), round_logprobs(out[1]))

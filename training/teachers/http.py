@@ -221,6 +221,13 @@ def _logprob(value: Any) -> float:
 
 def parse_chat_response(data: Any) -> TeacherTurn:
     """A chat.completion body -> TeacherTurn; anything unexpected is a MalformedResponse."""
+    try:
+        return _parse_chat_response(data)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise MalformedResponse(f"unreadable chat completion ({type(exc).__name__}: {exc})") from None
+
+
+def _parse_chat_response(data: Any) -> TeacherTurn:
     if not isinstance(data, dict):
         raise MalformedResponse("the response is not a JSON object")
     choices = data.get("choices")

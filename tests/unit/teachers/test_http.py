@@ -190,7 +190,9 @@ def test_malformed_responses_are_not_retried() -> None:
     for bad in ({"choices": []}, {"choices": [{"message": {"content": 3}}]},
                 {"choices": [{"message": {"content": "x"}, "finish_reason": "odd"}]},
                 {"choices": [{"message": {"content": "x", "tool_calls": [{"function": {}}]}}]},
-                {"choices": [{"message": {"content": "x"}, "logprobs": {"content": [{"token": "x", "logprob": 2}]}}]}):
+                {"choices": [{"message": {"content": "x"}, "logprobs": {"content": [{"token": "x", "logprob": 2}]}}]},
+                {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}},
+                {"choices": [{"message": {"content": "x", "tool_calls": ["not an object"]}}]}):
         with pytest.raises(MalformedResponse):
             parse_chat_response(bad)
 
