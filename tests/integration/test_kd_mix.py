@@ -84,11 +84,11 @@ def test_heldout_samples_are_excluded_unless_asked(dataset_dir: Path, artifacts:
     _, records = load_kd_mix(forced, tokenizer)
     assert not any(is_heldout(r["sample_id"], 0.1) for r in records)
     _, rows = extracted_rows
-    first = [r["id"] for r in rows[:40]]
+    first = [r["id"] for r in rows[:14]]
     held = {i for i in first if is_heldout(i, 0.1)}
     assert held
     report = build_kd_mix(f"local:{artifacts / 'teacher'}", dataset_dir / "extracted.jsonl", dataset_dir / "tokenizer",
-                          tmp_path / "all.jsonl", include_heldout=True, limit=40)
+                          tmp_path / "all.jsonl", include_heldout=True, limit=14)
     _, records = load_kd_mix(tmp_path / "all.jsonl", tokenizer)
     assert held <= {r["sample_id"] for r in records} and report["samples"]["heldout_excluded"] == 0
 
