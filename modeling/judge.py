@@ -19,6 +19,7 @@ calibration (`calibrated` is False).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from arbiter.judge import CLAUSES, JudgeScore
 from modeling.checkpoint import MANIFEST, ArtifactError, load_artifact, sha256_file
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
+
+log = logging.getLogger(__name__)
 
 SEPARATOR = "\n\n"
 CALIBRATION = "calibration.json"
@@ -163,7 +166,11 @@ class JudgeModel:
                 ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
                 s, c = self.model.judge(ids, mask)
                 scores[rows], clauses[rows] = s.float(), c.float()
-        return scores, clauses, [e.truncated for e in encoded]
+        cut = [e.truncated for e in encoded]
+        if any(cut):
+            log.warning("%d judge input(s) over %d tokens: kept the head of the prompt and the tail of the "
+                        "candidate (%d tokens dropped in all)", sum(1 for c in cut if c), self.max_len, sum(cut))
+        return scores, clauses, cut
 
     def score_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[JudgeResult]:
         raw, logits, truncated = self.raw_batch(prompts, candidates)

@@ -53,3 +53,21 @@ def test_train_command_refuses_a_config_of_another_role(tmp_path: Path, dataset_
                  str(dataset_dir / "tokenizer"), "--out", str(tmp_path / "j")])
     assert code == 2 and "not a judge config" in capsys.readouterr().err
     assert not (tmp_path / "j").exists()
+
+
+def test_train_judge_makes_pairs_once_then_reuses_them(tmp_path: Path, dataset_dir: Path, tiny_config: Path,
+                                                       monkeypatch):
+    """The bootstrap entry point: pairs are generated when missing or stale, kept when they match."""
+    from training.judge import trainer
+
+    jobs = []
+    monkeypatch.setattr(trainer, "train_job", lambda job: jobs.append(job) or {"ok": True})
+    data = tmp_path / "pairs"
+    assert trainer.train_judge(tiny_config, dataset_dir / "tokenizer", tmp_path / "judge", data, scenarios=20,
+                               seed=2) == {"ok": True}
+    first = (data / "train.jsonl").stat().st_mtime_ns
+    trainer.train_judge(tiny_config, dataset_dir / "tokenizer", tmp_path / "judge", data, scenarios=20, seed=2)
+    assert (data / "train.jsonl").stat().st_mtime_ns == first
+    trainer.train_judge(tiny_config, dataset_dir / "tokenizer", tmp_path / "judge", data, scenarios=24, seed=2)
+    assert json.loads((data / "train.jsonl").read_text().splitlines()[0])["total_scenarios"] == 24
+    assert len(jobs) == 3 and jobs[0].config.role == "judge" and jobs[0].data_dir == data

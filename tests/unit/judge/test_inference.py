@@ -89,3 +89,9 @@ def test_a_model_without_heads_is_not_a_judge(tmp_path: Path, dataset_dir: Path)
     save_artifact(tmp_path / "w", Transformer(worker.model), worker, tokenizer_dir=dataset_dir / "tokenizer")
     with pytest.raises(ArtifactError):
         JudgeModel.load(tmp_path / "w")
+
+
+def test_an_over_long_input_is_reported_as_truncated(judge: JudgeModel, caplog):
+    result = judge.score_batch(["spec " * 50], ["evidence " * 3000])[0]
+    assert result.truncated > 0 and "tail of the candidate" in caplog.text
+    assert judge.score_batch(["spec"], ["short plea"])[0].truncated == 0
