@@ -77,8 +77,14 @@ def topk_kl(student_logits: torch.Tensor, ids: torch.Tensor, logprobs: torch.Ten
     Computed without a dense teacher: sum over the k listed tokens, plus (uniform tail) the V-k
     unlisted tokens, which share one probability r, so their term is
     `(V-k) r log r - r (sum_all log q - sum_topk log q)`. Times τ²."""
-    vocab = student_logits.shape[-1]
     logq = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    return topk_kl_logprobs(logq, ids, logprobs, mask, temperature, tail)
+
+
+def topk_kl_logprobs(logq: torch.Tensor, ids: torch.Tensor, logprobs: torch.Tensor, mask: torch.Tensor,
+                     temperature: float = 1.0, tail: Tail = "zero") -> torch.Tensor:
+    """`topk_kl` from the student's log-probabilities at `temperature` (one log-softmax shared with CE)."""
+    vocab = logq.shape[-1]
     top, other = teacher_topk_logprobs(logprobs, vocab, temperature, tail)
     logq_top = logq.gather(-1, ids.long())
     kl = _plogp_ratio(top, logq_top).sum(-1)
@@ -129,6 +135,13 @@ def ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     mask = targets != IGNORE
     per = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="none")
     return _masked(per.view(targets.shape), mask)
+
+
+def nll(logprobs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`ce` from log-probabilities `[B, T, V]` (at temperature 1) instead of logits."""
+    mask = targets != IGNORE
+    picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return _masked(-picked, mask)
 
 
 def process_weights(length: int, spans: dict[str, list[tuple[int, int]]], weights: dict[str, float],

@@ -169,12 +169,13 @@ def train(job: TrainJob) -> dict[str, Any]:
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
             with sync, _autocast(cfg):
                 logits = ddp(x)
-                ce = (losses.ce(logits, y) * w).sum()
-                loss = ce
                 if t.kd is not None and top_ids is not None:  # token-level KD: alpha_ce * CE + alpha_kl * div
-                    div = (_divergence(logits, top_ids, top_lps, kd_mask, t.kd) * w).sum()
+                    ce_tok, div_tok = _kd_terms(logits, y, top_ids, top_lps, kd_mask, t.kd)
+                    ce, div = (ce_tok * w).sum(), (div_tok * w).sum()
                     loss = t.kd.alpha_ce * ce + t.kd.alpha_kl * div
                     parts["ce"], parts["div"] = parts["ce"] + ce.item(), parts["div"] + div.item()
+                else:
+                    loss = (losses.ce(logits, y) * w).sum()
                 (loss * world / n_targets).backward()  # DDP averages over ranks; undo it: global weighted mean
             loss_sum += loss.item()
             tokens_seen += x.numel()
@@ -223,12 +224,16 @@ def _load_kd(job: TrainJob, tok: KSTokenizer, max_len: int, data: SFTData) -> kd
     return kd
 
 
-def _divergence(logits: torch.Tensor, ids: torch.Tensor, lps: torch.Tensor, mask: torch.Tensor,
-                cfg: KDConfig) -> torch.Tensor:
+def _kd_terms(logits: torch.Tensor, y: torch.Tensor, ids: torch.Tensor, lps: torch.Tensor, mask: torch.Tensor,
+              cfg: KDConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CE on the teacher's text, divergence) per position; at temperature 1 both read one log-softmax."""
     if cfg.loss == "jsd":
         teacher = losses.dense_teacher_logprobs(ids, lps, logits.shape[-1], cfg.temperature, cfg.tail)
-        return losses.generalized_jsd(logits, teacher, mask, cfg.jsd_beta, cfg.temperature)
-    return losses.topk_kl(logits, ids, lps, mask, cfg.temperature, cfg.tail)
+        return losses.ce(logits, y), losses.generalized_jsd(logits, teacher, mask, cfg.jsd_beta, cfg.temperature)
+    if cfg.temperature != 1.0:
+        return losses.ce(logits, y), losses.topk_kl(logits, ids, lps, mask, cfg.temperature, cfg.tail)
+    logq = torch.log_softmax(logits.float(), dim=-1)
+    return losses.nll(logq, y), losses.topk_kl_logprobs(logq, ids, lps, mask, 1.0, cfg.tail)
 
 
 def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer, step: int) -> None:

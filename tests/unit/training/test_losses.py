@@ -13,6 +13,7 @@ from training.losses import (
     dense_kl,
     dense_teacher_logprobs,
     generalized_jsd,
+    nll,
     process_weights,
     teacher_topk_logprobs,
     topk_kl,
@@ -117,6 +118,8 @@ def test_ce_is_zero_for_a_certain_correct_student_and_ignores_unlabelled_positio
     logits[0, 1] = torch.randn(V)
     assert ce(logits, targets).abs().max() < 1e-6
     assert torch.allclose(ce(torch.zeros(1, 3, V), targets), torch.tensor([[math.log(V), 0.0, math.log(V)]]))
+    z = torch.randn(1, 3, V)
+    assert torch.allclose(nll(torch.log_softmax(z, -1), targets), ce(z, targets), atol=1e-6)
 
 
 def test_gradients_reach_only_masked_in_positions():

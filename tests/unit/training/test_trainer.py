@@ -102,6 +102,7 @@ def test_init_from_starts_at_the_artifact_weights_and_refuses_another_architectu
     resumed = train(_job(dataset_dir, tmp_path / "b", init_from=art, cfg=_cfg(max_steps=2, eval_every=2,
                                                                               warmup_steps=1, lr=1e-9, min_lr=0)))
     assert resumed["history"]["train"][0]["loss"] < 0.9 * _losses_from_scratch(dataset_dir, tmp_path)
+    assert resumed["init_eval"]["val_loss"] > 0  # the starting weights were evaluated (before/after reports)
     data = load_role_config("worker_tiny").model_dump(mode="json")
     data["model"]["n_layers"] += 1
     with pytest.raises(ArtifactError, match="another model config"):
@@ -113,7 +114,7 @@ def _losses_from_scratch(dataset_dir, tmp_path) -> float:
         "history"]["train"][0]["loss"]
 
 
-KD = {"alpha_ce": 0.5, "alpha_kl": 1.0, "temperature": 2.0, "tail": "uniform", "loss": "kl"}
+KD = {"alpha_ce": 0.5, "alpha_kl": 1.0, "temperature": 1.0, "tail": "uniform", "loss": "kl"}
 
 
 def test_kd_training_distils_from_the_mix_and_resume_covers_the_mix(dataset_dir, kd_mix, tmp_path):
