@@ -177,6 +177,9 @@ class TrainingConfig(_Strict):
     keep_last: int = Field(default=2, gt=0)  # checkpoints kept besides milestones
     milestones: list[int] = Field(default_factory=list)  # steps whose checkpoints are never deleted
     seed: int = 0
+    # 0: each batch draws uniformly from the samples that fit the stage's seq_len. g > 0: each batch
+    # draws from a random window of g * batch_size samples of neighbouring lengths, so rows pad less.
+    length_grouping: int = Field(default=0, ge=0)
     # fp32 master weights always; "bf16" runs matmuls under autocast (2-3x on CPUs with AVX512-BF16 or AMX)
     precision: Literal["fp32", "bf16"] = "fp32"
     # Process supervision: loss weight of target tokens inside tool names, JSON arguments and

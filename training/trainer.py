@@ -160,8 +160,8 @@ def train(job: TrainJob) -> dict[str, Any]:
         seq_len = t.seq_len_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world)
-                 for m in range(t.grad_accum)]
+        picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world,
+                            t.length_grouping) for m in range(t.grad_accum)]
         micro = [kd_data.collate(b, tok.pad_id, seq_len, weights) for b in picks]  # SFT examples: no top-k
         n_targets = _all_sum(float(sum(float(b[2].sum()) for b in micro)), world)
         loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
