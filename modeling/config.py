@@ -35,6 +35,11 @@ PROFILES: dict[str, dict[str, str]] = {
     # QAT variants (training.qat): `make qat` fine-tunes a trained worker into an int8 artifact.
     "tiny_qat": {"worker": "worker_tiny_qat"},
     "toy_qat": {"worker": "worker_toy_qat"},
+    # KD variants (training.kd): `make worker` distils the worker from a KD mix; `make proc` raises the
+    # process-supervision weights for a short fine-tune of a trained worker.
+    "tiny_kd": {"worker": "worker_tiny_kd"},
+    "toy_kd": {"worker": "worker_toy_kd"},
+    "toy_proc": {"worker": "worker_toy_proc"},
 }
 
 N_CLAUSES = 5  # CAWS clauses scored by the judge's clause head (see CONTRACTS.md, judge pair format)
