@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from kimi_student.cli import CommandError
+from kimi_student.commands.judge_cli import register_judge_pairs
+from kimi_student.commands.kd_mix import register_kd_mix
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,12 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mrg.add_argument("shards", type=Path, nargs="+")
     mrg.set_defaults(func=_merge)
 
-    from kimi_student.commands.judge_cli import register_judge_pairs
-
     register_judge_pairs(data)
-
-    from kimi_student.commands.kd_mix import register_kd_mix
-
     register_kd_mix(data)
 
 

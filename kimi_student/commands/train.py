@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kimi_student.cli import CommandError
+from kimi_student.commands.judge_cli import add_judge_train_options, train_judge_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-turns", type=int, default=120, help="held-out assistant turns decoded per evaluation")
     p.add_argument("--init-from", type=Path, default=None,
                    help="start from this artifact's weights (same model config and tokenizer)")
-    from kimi_student.commands.judge_cli import add_judge_train_options
-
     add_judge_train_options(p)
     p.add_argument("--kd-data", type=Path, default=None,
                    help="KD mix to distil from (training stream; --data stays the evaluation set); needs training.kd")
@@ -34,8 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     if args.role == "judge":
-        from kimi_student.commands.judge_cli import train_judge_command
-
         return train_judge_command(args)
     from modeling.checkpoint import ArtifactError
     from modeling.config import ConfigError, load_role_config

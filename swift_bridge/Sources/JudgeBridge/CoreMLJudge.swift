@@ -2,15 +2,6 @@
 import CoreML
 import Foundation
 
-/// How the Judge's input is built from a prompt (the working spec) and a candidate (the plea).
-public enum JudgeInputEncoding: Sendable {
-    /// The training rendering (`modeling/judge.py`): BOS + tokens(prompt) + tokens("\n\n") + tokens(candidate);
-    /// an input too long keeps the head of the prompt and the tail of the candidate.
-    case trained
-    /// BOS + tokens(prompt + "\n\n" + candidate), cut at the end: what `service/caws/judge.py` does.
-    case joined
-}
-
 /// One clause of a scored candidate: its calibrated probability and whether it clears the fitted threshold.
 public struct ClauseDecision: Codable, Hashable, Sendable {
     public var probability: Double
@@ -44,7 +35,6 @@ public actor CoreMLJudge {
     public let isCalibrated: Bool
     /// The token counts `input_ids` accepts, ascending.
     public let lengths: [Int]
-    public let encoding: JudgeInputEncoding
 
     private let model: MLModel
     private let tokenizer: JudgeTokenizer
@@ -52,14 +42,13 @@ public actor CoreMLJudge {
     private let padId: Int
 
     private init(model: MLModel, contract: JudgeExportContract, calibration: JudgeCalibration?,
-                 tokenizer: JudgeTokenizer, lengths: [Int], encoding: JudgeInputEncoding) throws {
+                 tokenizer: JudgeTokenizer, lengths: [Int]) throws {
         self.model = model
         self.contract = contract
         self.calibration = calibration ?? .identity
         self.isCalibrated = calibration != nil
         self.tokenizer = tokenizer
         self.lengths = lengths
-        self.encoding = encoding
         guard let bos = tokenizer.id(ofAddedToken: "<|bos|>") ?? contract.model.bosTokenId else {
             throw JudgeModelError.unsupportedTokenizer("no <|bos|> token")
         }
@@ -70,7 +59,6 @@ public actor CoreMLJudge {
     /// Loads the Judge of an export directory, compiling `model.mlpackage` when no `model.mlmodelc` is there.
     /// `tokenizerURL` defaults to `tokenizer.json` in the directory, `calibrationURL` to `calibration.json`.
     public static func load(exportDirectory: URL, tokenizerURL: URL? = nil, calibrationURL: URL? = nil,
-                            encoding: JudgeInputEncoding = .trained,
                             configuration: MLModelConfiguration = MLModelConfiguration()) async throws -> CoreMLJudge {
         let contract = try JudgeExportContract.load(exportDirectory: exportDirectory)
         let contractLengths = try contract.judgeLengths()
@@ -98,7 +86,7 @@ public actor CoreMLJudge {
         let model = try await MLModel.load(contentsOf: modelURL, configuration: configuration)
         let lengths = enumeratedLengths(of: model) ?? contractLengths
         return try CoreMLJudge(model: model, contract: contract, calibration: calibration, tokenizer: tokenizer,
-                               lengths: lengths, encoding: encoding)
+                               lengths: lengths)
     }
 
     /// The token counts the compiled model enumerates for `input_ids`, when it enumerates them.
@@ -157,26 +145,23 @@ public actor CoreMLJudge {
 
     // MARK: Model
 
-    /// The token ids the model reads for a prompt and a candidate (see `JudgeInputEncoding`).
+    /// The token ids the model reads, as `modeling/judge.py` (training and the service) builds them:
+    /// BOS + tokens(prompt) + tokens("\n\n") + tokens(candidate); an input too long keeps the head of the
+    /// prompt and the tail of the candidate.
     public func inputIds(prompt: String, candidate: String) throws -> [Int] {
         let limit = min(contract.model.maxSeqLen, lengths.last ?? contract.model.maxSeqLen)
-        switch encoding {
-        case .joined:
-            return Array(([bosId] + tokenizer.encode("\(prompt)\n\n\(candidate)")).prefix(limit))
-        case .trained:
-            let (head, separator, tail) = (tokenizer.encode(prompt), tokenizer.encode("\n\n"),
-                                           tokenizer.encode(candidate))
-            let room = limit - 1 - separator.count
-            guard room >= 2 else {
-                throw JudgeModelError.prediction("\(limit) tokens leave no room for a prompt and a candidate")
-            }
-            if head.count + tail.count <= room {
-                return [bosId] + head + separator + tail
-            }
-            let keepHead = min(head.count, max(room / 2, room - tail.count))
-            let keepTail = room - keepHead
-            return [bosId] + Array(head.prefix(keepHead)) + separator + Array(tail.suffix(keepTail))
+        let (head, separator, tail) = (tokenizer.encode(prompt), tokenizer.encode("\n\n"),
+                                       tokenizer.encode(candidate))
+        let room = limit - 1 - separator.count
+        guard room >= 2 else {
+            throw JudgeModelError.prediction("\(limit) tokens leave no room for a prompt and a candidate")
         }
+        if head.count + tail.count <= room {
+            return [bosId] + head + separator + tail
+        }
+        let keepHead = min(head.count, max(room / 2, room - tail.count))
+        let keepTail = room - keepHead
+        return [bosId] + Array(head.prefix(keepHead)) + separator + Array(tail.suffix(keepTail))
     }
 
     /// The smallest enumerated length that holds `count` tokens.
