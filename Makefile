@@ -95,7 +95,7 @@ bench-caws: $(STAMP)
 ARTIFACTS ?= artifacts
 EXTRACTED ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
 
-.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd
+.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd bench-toolcall-errors
 
 bootstrap: $(STAMP)
 	$(KS) bootstrap --profile $(PROFILE) --artifacts $(ARTIFACTS)
@@ -132,6 +132,12 @@ drafter: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) bench/bench_train.py
+
+# Where a trained role's held-out tool-call arguments go wrong (copy vs inference errors), e.g. ROLE=worker.
+ROLE ?= teacher
+bench-toolcall-errors: $(STAMP)
+	$(PY) bench/bench_toolcall_errors.py --artifact $(ARTIFACTS)/$(ROLE) --data $(EXTRACTED) \
+	  --out $(ARTIFACTS)/$(ROLE)_toolcall_errors.jsonl
 
 # ---- judge: pairs from CAWS scenarios labelled by the arbiter, then pairwise + clause training -----
 JUDGE_PAIRS ?= $(ARTIFACTS)/data/judge_pairs
