@@ -317,10 +317,15 @@ class Transformer(nn.Module):
 
     def forward(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
-        cache_len: int | None = None,
+        cache_len: int | None = None, logits_at: Tensor | None = None,
     ) -> Tensor:
-        """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments."""
-        return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len))
+        """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments.
+
+        `logits_at` (bool [B, T]) computes the logits only at those positions and returns them as
+        [1, N, V] in row-major order (N = logits_at.sum()): training needs them only where a target
+        is, and the head and its softmax would otherwise cost a third of a toy model's step."""
+        h = self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len)
+        return self.lm_head(h if logits_at is None else h[logits_at][None])
 
     def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""

@@ -101,7 +101,8 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     pool = data.heldout or data.train
     for b in range(batches):
         x, y, _ = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
-        total += losses.ce(model(x), y).sum().item()
+        at = y != IGNORE
+        total += losses.ce(model(x, logits_at=at), y[at][None]).sum().item()
         count += int((y != IGNORE).sum())
     model.train()
     return total / max(1, count)
@@ -167,9 +168,12 @@ def train(job: TrainJob) -> dict[str, Any]:
         loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
         for m, (x, y, w, top_ids, top_lps, kd_mask) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
+            at = y != IGNORE if kd_mask is None else (y != IGNORE) | kd_mask  # positions with a loss term
+            y, w = y[at][None], w[at][None]  # [1, N]: the logits below are computed there only
             with sync, _autocast(cfg):
-                logits = ddp(x)
+                logits = ddp(x, logits_at=at)
                 if t.kd is not None and top_ids is not None:  # token-level KD: alpha_ce * CE + alpha_kl * div
+                    top_ids, top_lps, kd_mask = top_ids[at][None], top_lps[at][None], kd_mask[at][None]
                     ce_tok, div_tok = _kd_terms(logits, y, top_ids, top_lps, kd_mask, t.kd)
                     ce, div = (ce_tok * w).sum(), (div_tok * w).sum()
                     loss = t.kd.alpha_ce * ce + t.kd.alpha_kl * div

@@ -32,6 +32,16 @@ def test_future_tokens_never_change_earlier_logits():
 
 
 @torch.no_grad()
+def test_logits_at_selected_positions_equal_the_full_logits():
+    model = tiny_model()
+    idx = random_ids(model, 3, 20)
+    at = torch.rand(3, 20, generator=torch.Generator().manual_seed(0)) < 0.3
+    picked = model(idx, logits_at=at)
+    assert picked.shape == (1, int(at.sum()), model.config.vocab_size)
+    assert (picked[0] - model(idx)[at]).abs().max() <= TOL
+
+
+@torch.no_grad()
 def test_incremental_decode_equals_full_forward():
     model = tiny_model()
     idx = random_ids(model, 3, 40)
