@@ -95,7 +95,7 @@ bench-caws: $(STAMP)
 ARTIFACTS ?= artifacts
 EXTRACTED ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
 
-.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd bench-toolcall-errors
+.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd bench-toolcall-errors bench-copy-probe
 
 bootstrap: $(STAMP)
 	$(KS) bootstrap --profile $(PROFILE) --artifacts $(ARTIFACTS)
@@ -138,6 +138,9 @@ ROLE ?= teacher
 bench-toolcall-errors: $(STAMP)
 	$(PY) bench/bench_toolcall_errors.py --artifact $(ARTIFACTS)/$(ROLE) --data $(EXTRACTED) \
 	  --out $(ARTIFACTS)/$(ROLE)_toolcall_errors.jsonl
+
+bench-copy-probe: $(STAMP)
+	$(PY) bench/bench_copy_probe.py --config $(ROLE)_toy --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer
 
 # ---- judge: pairs from CAWS scenarios labelled by the arbiter, then pairwise + clause training -----
 JUDGE_PAIRS ?= $(ARTIFACTS)/data/judge_pairs

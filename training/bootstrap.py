@@ -36,7 +36,7 @@ class Profile:
 
 PROFILES = {
     "tiny": Profile(total=240, vocab_size=512, eval_turns=20),
-    "toy": Profile(total=3000, vocab_size=2048, eval_turns=150),
+    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150),
 }
 
 
