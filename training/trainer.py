@@ -103,7 +103,7 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
         x, y, _ = collate(pick_batch(pool, seq, cfg.training.batch_size, cfg.training.seed + 7, b), pad_id, seq)
         at = y != IGNORE
         total += losses.ce(model(x, logits_at=at), y[at][None]).sum().item()
-        count += int((y != IGNORE).sum())
+        count += int(at.sum())
     model.train()
     return total / max(1, count)
 
@@ -168,7 +168,7 @@ def train(job: TrainJob) -> dict[str, Any]:
         loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
         for m, (x, y, w, top_ids, top_lps, kd_mask) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
-            at = y != IGNORE if kd_mask is None else (y != IGNORE) | kd_mask  # positions with a loss term
+            at = y != IGNORE  # every loss term sits on a target (kd_mask is a subset of it)
             y, w = y[at][None], w[at][None]  # [1, N]: the logits below are computed there only
             with sync, _autocast(cfg):
                 logits = ddp(x, logits_at=at)
