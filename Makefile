@@ -95,7 +95,7 @@ bench-caws: $(STAMP)
 ARTIFACTS ?= artifacts
 EXTRACTED ?= $(ARTIFACTS)/data/contextual_extracted.jsonl
 
-.PHONY: bootstrap bootstrap-tiny teacher worker drafter bench-train kd worker-sft proc bench-kd bench-toolcall-errors bench-copy-probe
+.PHONY: bootstrap bootstrap-tiny teacher worker drafter drafter-data bench-train kd worker-sft proc bench-kd bench-toolcall-errors bench-copy-probe
 
 bootstrap: $(STAMP)
 	$(KS) bootstrap --profile $(PROFILE) --artifacts $(ARTIFACTS)
@@ -114,10 +114,12 @@ kd: $(STAMP)
 	$(MAKE) kd-dataset DATA=$(ARTIFACTS)/data TOKENIZER=$(ARTIFACTS)/tokenizer KD_TEACHER=local:$(ARTIFACTS)/teacher
 
 worker: $(STAMP)
-	$(KS) train worker --config worker_$(PROFILE)_kd --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker
+	$(KS) train worker --config worker_$(PROFILE)_kd --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --init-from $(ARTIFACTS)/teacher --out $(ARTIFACTS)/worker
 
 worker-sft: $(STAMP)
-	$(KS) train worker --config worker_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/worker_sft
+	$(KS) train worker --config worker_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --init-from $(ARTIFACTS)/teacher --out $(ARTIFACTS)/worker_sft
 
 proc: $(STAMP)
 	$(KS) train worker --config worker_$(PROFILE)_proc --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer \
@@ -127,8 +129,20 @@ bench-kd: $(STAMP)
 	$(PY) bench/bench_kd.py --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --teacher $(ARTIFACTS)/teacher \
 	  --kd-mix $(KD_MIX) --proc-config worker_$(PROFILE)_proc --out $(ARTIFACTS)/bench_kd
 
+# The drafter: the worker writes greedy turns for DRAFTER_SAMPLES training conversations with its top-k
+# (on-policy data), then the worker pruned to the drafter's width is distilled on them; its evaluations
+# report speculative acceptance (alpha, expected tokens per step) on the worker's held-out trajectories.
+DRAFTER_MIX ?= $(ARTIFACTS)/data/drafter_mix.jsonl
+DRAFTER_SAMPLES ?= 1500
+
+drafter-data: $(STAMP)
+	$(KS) data kd-mix --teacher local:$(ARTIFACTS)/worker --capture generated --sampling-temperature 0 --keep-all \
+	  --max-tokens 192 --max-len 384 --limit $(DRAFTER_SAMPLES) --teacher-dtype bfloat16 --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --out $(DRAFTER_MIX)
+
 drafter: $(STAMP)
-	$(KS) train drafter --config drafter_$(PROFILE) --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer --out $(ARTIFACTS)/drafter
+	$(KS) train drafter --config drafter_$(PROFILE) --data $(EXTRACTED) --kd-data $(DRAFTER_MIX) \
+	  --tokenizer $(ARTIFACTS)/tokenizer --init-from $(ARTIFACTS)/worker --worker $(ARTIFACTS)/worker --out $(ARTIFACTS)/drafter
 
 bench-train: $(STAMP)
 	$(PY) bench/bench_train.py

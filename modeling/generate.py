@@ -1,10 +1,13 @@
-"""Greedy decoding with the KV cache, for training-time evaluation and the local runners.
+"""Decoding with the KV cache, for training-time evaluation, KD capture and the local runners.
 
-The service has its own batched, sampling, speculative engine; this is the small reference loop
-(prefill once, then one token at a time) that offline evaluation can trust.
+The service has its own scheduling, speculative engine; this is the small reference loop (prefill,
+then one token per step) that offline evaluation can trust. `generate_batch` decodes many prompts
+at once, each row at its own positions: one forward per step for the whole batch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -12,21 +15,60 @@ from modeling.model import Transformer
 
 
 @torch.inference_mode()
-def greedy(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int]) -> list[int]:
-    """Generated ids (the stop token included when reached) after `prompt`."""
-    limit = min(model.config.max_seq_len, len(prompt) + max_new_tokens)
-    if len(prompt) >= limit:
-        return []
-    model.setup_caches(1, limit)
+def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
+                   temperature: float = 0.0, seeds: Sequence[int] | None = None) -> list[tuple[list[int], int | None]]:
+    """Per prompt, (generated ids without the stop token, the stop token that ended it or None); greedy at
+    temperature 0, else sampled from softmax(logits / temperature) with a generator seeded per row
+    (`seeds`), so a row's draws do not depend on the other rows."""
+    n = len(prompts)
+    limits = [min(model.config.max_seq_len, len(p) + max_new_tokens) for p in prompts]
+    out: list[list[int]] = [[] for _ in prompts]
+    stops: list[int | None] = [None] * n
+    live = [i for i in range(n) if 0 < len(prompts[i]) < limits[i]]
+    if not live:
+        return [([], None) for _ in prompts]
+    gens = None
+    if temperature > 0:
+        if seeds is None or len(seeds) != n:
+            raise ValueError("sampling needs one seed per prompt")
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    model.setup_caches(n, max(limits))
     try:
-        logits = model(torch.tensor([prompt]), torch.arange(len(prompt)))
-        out: list[int] = []
-        for pos in range(len(prompt), limit):
-            token = int(logits[0, -1].argmax())
-            out.append(token)
-            if token in stop_ids or pos + 1 >= limit:
+        logits = torch.zeros(n, model.config.vocab_size)
+        for i in live:  # prefill row by row (unequal lengths), into cache row i
+            h = model.hidden_states(torch.tensor([list(prompts[i])]), torch.arange(len(prompts[i])), cache_row0=i)
+            logits[i] = model.lm_head(h[0, -1]).float()
+        pos = [len(p) for p in prompts]
+        while live:
+            tokens = torch.full((n, 1), model.config.pad_token_id, dtype=torch.long)
+            for i in list(live):
+                if gens is None:
+                    token = int(logits[i].argmax())
+                else:
+                    probs = torch.softmax(logits[i].float() / temperature, dim=-1)
+                    token = int(torch.multinomial(probs, 1, generator=gens[i]))
+                if token in stop_ids:
+                    stops[i] = token
+                    live.remove(i)
+                    continue
+                out[i].append(token)
+                if pos[i] + 1 >= limits[i]:
+                    live.remove(i)
+                    continue
+                tokens[i, 0] = token
+            if not live:
                 break
-            logits = model(torch.tensor([[token]]), torch.tensor([pos]))
-        return out
+            # rows that are done still take a step (at their last position, where nothing is read again)
+            positions = torch.tensor([[min(pos[i], limits[i] - 1)] for i in range(n)])
+            logits = model(tokens, positions)[:, -1].float()
+            for i in live:
+                pos[i] += 1
+        return list(zip(out, stops, strict=True))
     finally:
         model.clear_caches()
+
+
+def greedy(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int]) -> list[int]:
+    """Generated ids (the stop token included when reached) after `prompt`."""
+    ids, stop = generate_batch(model, [prompt], max_new_tokens, stop_ids)[0]
+    return ids if stop is None else [*ids, stop]

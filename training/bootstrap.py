@@ -1,8 +1,12 @@
 """`kimi-student bootstrap`: the toy portfolio end to end, from nothing to servable artifacts.
 
-data -> tokenizer -> extract -> verify -> teacher -> worker, into `<artifacts>/`. Each step records
-the hashes of its inputs and outputs in `<artifacts>/bootstrap.json`; a step whose inputs and
-outputs are unchanged is skipped, so a second run (or a run after a crash) only does what is missing.
+data -> tokenizer -> extract -> verify -> teacher -> kd (the teacher's top-k over the training
+turns) -> worker (the teacher pruned to the worker's width, then distilled from the KD mix) ->
+drafter-data (the worker's own greedy turns with its top-k) -> drafter (the worker pruned, distilled
+on them; its evaluation is speculative acceptance against the worker), into `<artifacts>/`. Each
+step records the hashes of its inputs and outputs in `<artifacts>/bootstrap.json`; a step whose
+inputs and outputs are unchanged is skipped, so a second run (or a run after a crash) only does what
+is missing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from modeling.config import load_role_config, resolve_config_path
 from modeling.tokenizer import save_tokenizer, train_tokenizer
 from training.data import extract, gates, generate
 from training.data.jsonl import DataError, iter_rows
+from training.data.kd_mix import build_kd_mix
 from training.trainer import TrainJob, train
 
 
@@ -31,13 +36,17 @@ class Profile:
     total: int  # contextual samples generated
     vocab_size: int
     eval_turns: int  # held-out assistant turns decoded per evaluation
+    drafter_samples: int  # training conversations whose turns the worker writes for the drafter
     seed: int = 42
 
 
 PROFILES = {
-    "tiny": Profile(total=240, vocab_size=512, eval_turns=20),
-    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150),
+    "tiny": Profile(total=240, vocab_size=512, eval_turns=20, drafter_samples=40),
+    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150, drafter_samples=1500),
 }
+STEPS = 9
+KD_TOP_K = 20
+DRAFT_MAX_TOKENS = 192  # longest turn the worker writes for the drafter (the toy's turns end well before)
 
 
 class BootstrapError(RuntimeError):
@@ -81,16 +90,16 @@ class Bootstrap:
     def _step(self, n: int, name: str, inputs: str, output: Path, run: Callable[[], None]) -> None:
         done = self.state.get(name, {})
         if done.get("inputs") == inputs and done.get("output") == _output_hash(output):
-            self.log(f"[{n}/6] {name}: up to date, skipped")
+            self.log(f"[{n}/{STEPS}] {name}: up to date, skipped")
             return
-        self.log(f"[{n}/6] {name}: running")
+        self.log(f"[{n}/{STEPS}] {name}: running")
         t0 = time.perf_counter()
         run()
         self.timings[name] = round(time.perf_counter() - t0, 1)
         self.state[name] = {"inputs": inputs, "output": _output_hash(output), "seconds": self.timings[name]}
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_path.write_text(json.dumps(self.state, indent=2) + "\n")
-        self.log(f"[{n}/6] {name}: done in {self.timings[name]} s")
+        self.log(f"[{n}/{STEPS}] {name}: done in {self.timings[name]} s")
 
     def run(self) -> dict[str, Any]:
         p = self.profile
@@ -102,12 +111,59 @@ class Bootstrap:
                    lambda: extract.run(self.raw, self.extracted, self.tokenizer, progress=self.progress))
         report = self.root / "data" / "contextual_report.json"
         self._step(4, "verify", _digest(_output_hash(self.extracted)), report, self._verify)
-        for n, role in ((5, "teacher"), (6, "worker")):
-            config = resolve_config_path(CONFIG_PROFILES[self.profile_name][role])
-            inputs = _digest(_output_hash(self.extracted), tok_sha, sha256_file(config), __version__)
-            self._step(n, role, inputs, self.root / role, lambda c=config, r=role, i=inputs: self._train(r, c, i))
+        teacher_in = self._role_inputs("teacher", tok_sha)
+        self._step(5, "teacher", teacher_in, self.root / "teacher", lambda: self._train("teacher", teacher_in))
+        kd_in = _digest(_output_hash(self.root / "teacher"), _output_hash(self.extracted), KD_TOP_K)
+        self._step(6, "kd", kd_in, self.kd_mix, lambda: self._mix("teacher", "worker", self.kd_mix, None, kd_in))
+        worker_in = self._role_inputs("worker", tok_sha, _output_hash(self.kd_mix), _output_hash(self.root / "teacher"))
+        self._step(7, "worker", worker_in, self.root / "worker",
+                   lambda: self._train("worker", worker_in, self.kd_mix, self.root / "teacher"))
+        draft_in = _digest(_output_hash(self.root / "worker"), _output_hash(self.extracted), p.drafter_samples,
+                           DRAFT_MAX_TOKENS, "keep_all")
+        self._step(8, "drafter-data", draft_in, self.drafter_mix,
+                   lambda: self._mix("worker", "drafter", self.drafter_mix, p.drafter_samples, draft_in))
+        drafter_in = self._role_inputs("drafter", tok_sha, _output_hash(self.drafter_mix),
+                                       _output_hash(self.root / "worker"))
+        self._step(9, "drafter", drafter_in, self.root / "drafter",
+                   lambda: self._train("drafter", drafter_in, self.drafter_mix, self.root / "worker",
+                                       draft_for=self.root / "worker"))
         return {"artifacts": str(self.root), "profile": self.profile_name, "timings": self.timings,
-                "metrics": {r: self._metrics(r) for r in ("teacher", "worker")}}
+                "metrics": {r: self._metrics(r) for r in ("teacher", "worker", "drafter")}}
+
+    @property
+    def kd_mix(self) -> Path:
+        return self.root / "data" / "kd_mix.jsonl"
+
+    @property
+    def drafter_mix(self) -> Path:
+        return self.root / "data" / "drafter_mix.jsonl"
+
+    def _config(self, role: str) -> Path:
+        """The role's config in this profile; the worker is the KD variant (it trains on the KD mix)."""
+        name = CONFIG_PROFILES[f"{self.profile_name}_kd"]["worker"] if role == "worker" else \
+            CONFIG_PROFILES[self.profile_name][role]
+        return resolve_config_path(name)
+
+    def _role_inputs(self, role: str, tok_sha: str | None, *more: str | None) -> str:
+        return _digest(_output_hash(self.extracted), tok_sha, sha256_file(self._config(role)), __version__, *more)
+
+    def _mix(self, source: str, student: str, out: Path, limit: int | None, inputs: str) -> None:
+        """The teacher's top-k over the dataset's own turns (forced), or the worker's own greedy turns
+        with its top-k (generated, for the drafter), for the turns inside the student's training window.
+        A file of the same inputs is resumed (a killed run), one of other inputs (a retrained source
+        model) started over."""
+        stamp = out.with_name(out.name + ".inputs")
+        if not stamp.exists() or stamp.read_text() != inputs:
+            for stale in (out, out.with_name(out.name + ".report.json")):
+                stale.unlink(missing_ok=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(inputs)
+        capture = "forced" if source == "teacher" else "generated"
+        window = max(stage.seq_len for stage in load_role_config(self._config(student)).training.seq_len)
+        build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, k=KD_TOP_K,
+                     capture=capture, sampling_temperature=0.0 if capture == "generated" else None, limit=limit,
+                     teacher_dtype="bfloat16", progress=self.progress, max_len=window,
+                     keep_all=capture == "generated", max_tokens=DRAFT_MAX_TOKENS)
 
     def _tokenizer(self) -> None:
         texts = (row["prompt_text"] + row["teacher_text"] for _, row in iter_rows(self.raw))
@@ -120,15 +176,17 @@ class Bootstrap:
             failed = [g["gate"] for g in report["gates"] if g["status"] == "FAIL"]
             raise BootstrapError(f"dataset gates failed: {failed}")
 
-    def _train(self, role: str, config: Path, inputs: str) -> None:
+    def _train(self, role: str, inputs: str, kd_data: Path | None = None, init_from: Path | None = None,
+               draft_for: Path | None = None) -> None:
         checkpoints = self.root / "checkpoints" / role
         stamp = checkpoints / "inputs.json"
         if checkpoints.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != inputs):
             shutil.rmtree(checkpoints)  # checkpoints of other inputs: start over rather than resume
         checkpoints.mkdir(parents=True, exist_ok=True)
         stamp.write_text(json.dumps(inputs))
-        job = TrainJob(load_role_config(config), self.extracted, self.tokenizer, self.root / role, checkpoints,
-                       eval_turns=self.profile.eval_turns, progress=self.progress)
+        job = TrainJob(load_role_config(self._config(role)), self.extracted, self.tokenizer, self.root / role,
+                       checkpoints, eval_turns=self.profile.eval_turns, progress=self.progress, init_from=init_from,
+                       kd_data=kd_data, draft_for=draft_for)
         train(job)
 
     def _metrics(self, role: str) -> dict[str, Any]:

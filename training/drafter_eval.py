@@ -21,25 +21,30 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from modeling.chat import render_messages
-from modeling.generate import greedy
+from modeling.generate import generate_batch
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
-from training.toolcall_eval import turns
+from training.toolcall_eval import EVAL_BATCH, turns
 
 
 @torch.inference_mode()
 def worker_trajectories(worker: Transformer, tok: KSTokenizer, rows: Iterable[dict], tools: list[dict],
                         max_turns: int = 200, max_new_tokens: int = 96) -> list[tuple[list[int], list[int]]]:
-    """The worker's greedy continuation of every assistant turn of `rows` (gold history as context)."""
-    out: list[tuple[list[int], list[int]]] = []
+    """The worker's greedy continuation of every assistant turn of `rows` (gold history as context),
+    the end token included when reached."""
+    prompts: list[list[int]] = []
     for row in rows:
         for index, _ in turns(row):
-            if len(out) >= max_turns:
-                return out
+            if len(prompts) >= max_turns:
+                break
             prompt = tok.encode(render_messages(row["messages"][:index], tools, add_generation_prompt=True))
-            if len(prompt) + max_new_tokens > worker.config.max_seq_len:
-                continue
-            out.append((prompt, greedy(worker, prompt, max_new_tokens, {tok.end_id})))
+            if len(prompt) + max_new_tokens <= worker.config.max_seq_len:
+                prompts.append(prompt)
+    out: list[tuple[list[int], list[int]]] = []
+    for b in range(0, len(prompts), EVAL_BATCH):
+        chunk = prompts[b:b + EVAL_BATCH]
+        for prompt, (ids, stop) in zip(chunk, generate_batch(worker, chunk, max_new_tokens, {tok.end_id}), strict=True):
+            out.append((prompt, ids if stop is None else [*ids, stop]))
     return out
 
 

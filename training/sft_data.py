@@ -39,9 +39,9 @@ def is_heldout(sample_id: str, fraction: float) -> bool:
     return int(hashlib.sha256(sample_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def to_example(row: dict, tok: KSTokenizer) -> Example:
-    prompt = tok.encode(row["prompt_text"])
-    teacher = tok.encode(row["teacher_text"])
+def to_example(row: dict, tok: KSTokenizer, encoded: tuple[list[int], list[int]] | None = None) -> Example:
+    """The sample's training example; `encoded` is (prompt ids, teacher ids) when already made."""
+    prompt, teacher = encoded or (tok.encode(row["prompt_text"]), tok.encode(row["teacher_text"]))
     meta = row["metadata"]
     if meta["num_tokens"]["teacher"] != len(teacher):
         raise DataError(f"sample {row['id']}: token spans were extracted with another tokenizer")
@@ -70,9 +70,15 @@ class SFTData:
         header = read_header(path, required=("tokenizer_sha256", "tools"))
         check_tokenizer_fingerprint(path, header, tok)
         train, heldout, rows_heldout, truncated = [], [], [], 0
-        for lineno, row in iter_rows(path):
+        rows = list(iter_rows(path))
+        try:  # encoded as one batch, on the tokenizer's threads
+            texts = [text for _, row in rows for text in (row["prompt_text"], row["teacher_text"])]
+        except (KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not an extracted sample ({exc})") from None
+        encoded = tok.encode_batch(texts)
+        for n, (lineno, row) in enumerate(rows):
             try:
-                ex = to_example(row, tok)
+                ex = to_example(row, tok, (encoded[2 * n], encoded[2 * n + 1]))
             except (KeyError, TypeError) as exc:
                 raise DataError(f"{path}:{lineno}: not an extracted sample ({exc})") from None
             if len(ex.ids) > max_len:

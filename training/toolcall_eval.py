@@ -17,7 +17,7 @@ from typing import Any
 
 from evaluation.scoring.answers import integration_scores
 from modeling.chat import parse_tool_calls, render_messages
-from modeling.generate import greedy
+from modeling.generate import generate_batch
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
 
@@ -91,21 +91,28 @@ def score_turn(text: str, gold: list[tuple[str, Any]]) -> dict[str, bool]:
             "json_valid": valid and bool(raw)}
 
 
+EVAL_BATCH = 32  # held-out turns decoded together
+
+
 def evaluate(model: Transformer, tok: KSTokenizer, rows: list[dict[str, Any]], tools: list[dict[str, Any]],
              max_turns: int = 200, max_new_tokens: int = 160) -> dict[str, float]:
+    items: list[tuple[dict[str, Any], int, Any, list[int]]] = []  # (row, turn index, gold calls, prompt)
+    for row in rows:
+        for index, gold in turns(row):
+            if len(items) >= max_turns:
+                break
+            prompt = tok.encode(render_messages(row["messages"][:index], tools, add_generation_prompt=True))
+            if len(prompt) + max_new_tokens <= model.config.max_seq_len:
+                items.append((row, index, gold, prompt))
     was_training = model.training
     model.eval()
     scores: list[dict[str, Any]] = []
     try:
-        for row in rows:
-            for index, gold in turns(row):
-                if len(scores) >= max_turns:
-                    break
-                prompt = tok.encode(render_messages(row["messages"][:index], tools, add_generation_prompt=True))
-                if len(prompt) + max_new_tokens > model.config.max_seq_len:
-                    continue
-                out = greedy(model, prompt, max_new_tokens, {tok.end_id})
-                text = tok.decode(out)
+        for b in range(0, len(items), EVAL_BATCH):
+            batch = items[b:b + EVAL_BATCH]
+            outs = generate_batch(model, [prompt for *_, prompt in batch], max_new_tokens, {tok.end_id})
+            for (row, index, gold, _), (ids, stop) in zip(batch, outs, strict=True):
+                text = tok.decode(ids if stop is None else [*ids, stop])
                 score: dict[str, Any] = score_turn(text, gold)
                 if not gold and index == len(row["messages"]) - 1 and row.get("metadata", {}).get(
                         "integration_claims"):

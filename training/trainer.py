@@ -31,12 +31,16 @@ from tqdm import tqdm
 from modeling.checkpoint import ArtifactError, check_tokenizer_vocab, load_artifact, save_artifact, sha256_file
 from modeling.config import ConfigError, KDConfig, RoleConfig
 from modeling.model import Transformer
+from modeling.prune import PruneError, prune
 from modeling.tokenizer import KSTokenizer
 from training import checkpoints, kd_data, losses, qat
 from training.data.jsonl import DataError
+from training.drafter_eval import acceptance_report, worker_trajectories
 from training.plots import plot_training
 from training.sft_data import IGNORE, SFTData, collate, pick_batch
 from training.toolcall_eval import evaluate
+
+PRUNE_CALIBRATION_ROWS = 16  # training sequences whose activations rank the units `--init-from` prunes
 
 
 @dataclass
@@ -52,7 +56,10 @@ class TrainJob:
     progress: bool = False
     init_from: Path | None = None  # start from this artifact's weights (same architecture), e.g. proc or QAT
     kd_data: Path | None = None  # a KD mix: distil from it instead of SFT on `data` (kept for evaluation)
+    draft_for: Path | None = None  # a drafter's worker artifact: evaluate speculative acceptance against it
     history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
+    worker: Transformer | None = field(default=None, repr=False)  # draft_for, loaded at the first evaluation
+    trajectories: list[tuple[list[int], list[int]]] = field(default_factory=list, repr=False)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -108,16 +115,22 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     return total / max(1, count)
 
 
-def _init_weights(model: Transformer, artifact: Path, tokenizer: Path) -> None:
-    """Copy an artifact's weights into `model`: same architecture and the same tokenizer, or refused.
-    A checkpoint of this run (resume) still takes precedence over these weights."""
+def _init_weights(model: Transformer, artifact: Path, tokenizer: Path, calibration: torch.Tensor) -> None:
+    """Copy an artifact's weights into `model`: the same architecture, or a larger one that
+    `modeling.prune` cuts down to it (fewer SwiGLU units, chosen on `calibration` token ids), and the
+    same tokenizer; anything else is refused. A checkpoint of this run (resume) still takes
+    precedence over these weights."""
     source, saved = load_artifact(artifact)
-    if saved.model != model.config:
-        raise ArtifactError(f"{artifact}: --init-from artifact has another model config than the one being trained")
     ours, theirs = tokenizer / "tokenizer.json", artifact / "tokenizer.json"
     if theirs.is_file() and sha256_file(theirs) != sha256_file(ours):
         raise ArtifactError(f"{artifact}: --init-from artifact was trained with another tokenizer than {tokenizer}")
-    model.load_state_dict(source.state_dict())
+    if saved.model == model.config:
+        model.load_state_dict(source.state_dict())
+        return
+    try:
+        model.load_state_dict(prune(source, model.config, calibration).state_dict())
+    except PruneError as exc:
+        raise ArtifactError(f"{artifact}: --init-from artifact cannot start this model: {exc}") from None
 
 
 def train(job: TrainJob) -> dict[str, Any]:
@@ -139,7 +152,9 @@ def train(job: TrainJob) -> dict[str, Any]:
 
     model = Transformer(cfg.model)
     if job.init_from is not None:
-        _init_weights(model, job.init_from, job.tokenizer)
+        rows = pick_batch(data.train, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
+        calibration = collate(rows, tok.pad_id, max_len)[0]
+        _init_weights(model, job.init_from, job.tokenizer, calibration)
     optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
     start = 0
     if job.resume:
@@ -243,10 +258,31 @@ def _kd_terms(logits: torch.Tensor, y: torch.Tensor, ids: torch.Tensor, lps: tor
 def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer, step: int) -> None:
     entry: dict[str, Any] = {"step": step, "val_loss": round(validation_loss(model, data, job.config, tok.pad_id), 6)}
     if job.eval_turns > 0 and data.rows_heldout:
-        entry.update(evaluate(model, tok, data.rows_heldout, data.tools, max_turns=job.eval_turns))
+        if job.draft_for is not None:
+            entry.update(_acceptance(job, model, data, tok))
+        else:
+            entry.update(evaluate(model, tok, data.rows_heldout, data.tools, max_turns=job.eval_turns))
     job.history["eval"].append(entry)
     print(f"[{job.config.role}] step {step}: " + ", ".join(f"{k}={v}" for k, v in entry.items() if k != "step"),
           flush=True)
+
+
+def _acceptance(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer) -> dict[str, float]:
+    """A drafter's offline acceptance against its worker on the worker's greedy held-out trajectories
+    (training/drafter_eval.py), flattened for the history: alpha, greedy acceptance, expected tokens
+    per verification step at gamma 3, 4, 5."""
+    assert job.draft_for is not None
+    if job.worker is None:  # loaded and decoded once per run
+        job.worker, _ = load_artifact(job.draft_for)
+        if job.worker.config.vocab_size != model.config.vocab_size:
+            raise ArtifactError(f"{job.draft_for}: the worker's vocabulary differs from the drafter's")
+        job.trajectories = worker_trajectories(job.worker, tok, data.rows_heldout, data.tools, max_turns=job.eval_turns)
+    report = acceptance_report(job.worker, model, job.trajectories)
+    model.train()
+    out: dict[str, float] = {"alpha": report["alpha"], "greedy_acceptance": report["greedy_acceptance"]}
+    for gamma in (3, 4, 5):
+        out[f"expected_tokens_g{gamma}"] = report[f"gamma_{gamma}"]["expected_tokens"]
+    return out
 
 
 def _final_metrics(job: TrainJob, data: SFTData, kd: kd_data.KDData | None, tokens: int, elapsed: float
@@ -258,7 +294,8 @@ def _final_metrics(job: TrainJob, data: SFTData, kd: kd_data.KDData | None, toke
         extra["init_eval"] = {k: v for k, v in first_eval.items() if k != "step"}
     if kd is not None:
         extra["kd"] = {k: kd.header.get(k) for k in ("teacher", "mode", "capture", "k", "temperature")} | {
-            "records": len(kd.train), "heldout_dropped": kd.heldout_dropped, "truncated": kd.truncated,
+            "records": kd.records, "examples": len(kd.train), "heldout_dropped": kd.heldout_dropped,
+            "truncated": kd.truncated,
             "token_level": kd.token_level}
     return {"steps": job.config.training.max_steps, "final_train_loss": job.history["train"][-1]["loss"],
             **{k: v for k, v in last_eval.items() if k != "step"},

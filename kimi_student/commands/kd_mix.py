@@ -36,6 +36,11 @@ def register_kd_mix(data: argparse._SubParsersAction) -> None:
     kd.add_argument("--cache", type=Path, default=None, help="response cache directory (sha256 of each request)")
     kd.add_argument("--include-heldout", action="store_true", help="also use the held-out evaluation samples")
     kd.add_argument("--limit", type=int, default=None, help="use at most N samples")
+    kd.add_argument("--keep-all", action="store_true",
+                    help="(generated, local teacher) store every turn as written, cut-off ones included: "
+                         "on-policy data for a drafter")
+    kd.add_argument("--max-len", type=int, default=None,
+                    help="skip turns that start past this many tokens (the student's longest training sequence)")
     kd.add_argument("--teacher-dtype", choices=("float32", "bfloat16"), default="float32",
                     help="precision of a local teacher (bfloat16: faster forced capture on CPUs with bf16 units)")
     kd.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
@@ -59,7 +64,7 @@ def _kd_mix(args: argparse.Namespace) -> int:
             budget_tokens=args.budget_tokens, budget_usd=args.budget_usd, price_in=args.price_in,
             price_out=args.price_out, cache=args.cache, include_heldout=args.include_heldout, limit=args.limit,
             progress=stderr_is_tty(), timeout=args.timeout, max_retries=args.max_retries,
-            teacher_dtype=args.teacher_dtype,
+            teacher_dtype=args.teacher_dtype, max_len=args.max_len, keep_all=args.keep_all,
         )
     except (DataError, TokenizerError, ArtifactError, TeacherError, ValueError) as exc:
         raise CommandError(str(exc)) from None

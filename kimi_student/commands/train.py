@@ -24,10 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="resume even though the dataset changed")
     p.add_argument("--eval-turns", type=int, default=120, help="held-out assistant turns decoded per evaluation")
     p.add_argument("--init-from", type=Path, default=None,
-                   help="start from this artifact's weights (same model config and tokenizer)")
+                   help="start from this artifact's weights (same tokenizer; the same model config, or a larger "
+                        "one with more SwiGLU units, pruned to this one)")
     add_judge_train_options(p)
     p.add_argument("--kd-data", type=Path, default=None,
                    help="KD mix to distil from (training stream; --data stays the evaluation set); needs training.kd")
+    p.add_argument("--worker", type=Path, default=None,
+                   help="(drafter) the worker artifact it drafts for: evaluations report speculative acceptance "
+                        "(alpha, expected tokens per step at gamma 3/4/5) on the worker's held-out trajectories")
     p.set_defaults(func=_train)
 
 
@@ -47,7 +51,7 @@ def _train(args: argparse.Namespace) -> int:
             raise CommandError(f"{args.config} is a {cfg.role} config, not a {args.role} config")
         job = TrainJob(cfg, args.data, args.tokenizer, args.out or Path("artifacts") / args.role, args.checkpoints,
                        args.resume, args.force, args.eval_turns, progress=sys.stderr.isatty(), init_from=args.init_from,
-                       kd_data=args.kd_data)
+                       kd_data=args.kd_data, draft_for=args.worker)
         metrics = train(job)
     except (ConfigError, TokenizerError, DataError, CheckpointError, ArtifactError) as exc:
         raise CommandError(str(exc)) from None

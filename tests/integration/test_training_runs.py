@@ -73,10 +73,16 @@ def test_tiny_bootstrap_builds_loadable_artifacts_and_is_idempotent(tmp_path):
     out = tmp_path / "artifacts"
     first = subprocess.run([*KS, "bootstrap", "--profile", "tiny", "--artifacts", str(out)], check=True,
                            capture_output=True, text=True)
-    assert "[6/6] worker: done" in first.stdout
-    for role in ("teacher", "worker"):
+    assert "[9/9] drafter: done" in first.stdout
+    for role in ("teacher", "worker", "drafter"):
         _, cfg = load_artifact(out / role, role=role)
         assert cfg.model.vocab_size == 512 and (out / role / "tokenizer.json").exists()
+    worker = json.loads((out / "worker" / "manifest.json").read_text())["metrics"]
+    assert worker["kd"]["token_level"] and worker["kd"]["teacher"] == f"local:{out / 'teacher'}"
+    assert "init_eval" in worker  # started from the pruned teacher, evaluated before training
+    drafter = json.loads((out / "drafter" / "manifest.json").read_text())["metrics"]
+    assert drafter["kd"]["capture"] == "generated" and drafter["kd"]["teacher"] == f"local:{out / 'worker'}"
+    assert 0 < drafter["alpha"] <= 1 and 1 <= drafter["expected_tokens_g4"] <= 5
     again = subprocess.run([*KS, "bootstrap", "--profile", "tiny", "--artifacts", str(out)], check=True,
                            capture_output=True, text=True)
-    assert again.stdout.count("up to date, skipped") == 6
+    assert again.stdout.count("up to date, skipped") == 9

@@ -74,10 +74,14 @@ KIND = "kd_mix"
 VERSION = 1
 SPAN_KINDS = ("tool_name", "json_args", "integration")
 FINISH_REASONS = ("stop", "tool_calls")
+# `keep_all` mixes (on-policy data for a drafter) also hold the writer's cut-off turns, as it wrote them
+ALL_FINISH_REASONS = (*FINISH_REASONS, "length")
 HEADER_KEYS = ("kind", "version", "teacher", "teacher_tokenizer_sha256", "student_tokenizer_sha256", "mode",
                "capture", "k", "temperature", "sampling_temperature", "source", "tools")
-RESUME_KEYS = tuple(k for k in HEADER_KEYS if k not in ("source", "tools"))
+RESUME_KEYS = (*(k for k in HEADER_KEYS if k not in ("source", "tools")), "keep_all")
 MAX_LISTED_FAILURES = 200
+GENERATE_BATCH = 32  # turns a local teacher writes in one decode loop
+SELECT_BATCH = 512  # dataset rows encoded together
 
 
 # ---- turns of an extracted sample ---------------------------------------------------------------
@@ -99,19 +103,27 @@ class Turn:
     claims: list[str] = field(default_factory=list)  # integration claims (final answer only)
 
 
+def turn_texts(row: dict[str, Any]) -> list[str]:
+    """The texts `split_turns` encodes for `row`."""
+    return [row["prompt_text"], row["teacher_text"],
+            *(render_turn(m) for m in row["messages"] if m.get("role") == "assistant")]
+
+
 def render_turn(message: dict[str, Any]) -> str:
     return render_message(message)[len(ASSISTANT):]
 
 
-def split_turns(row: dict[str, Any], tools: Sequence[dict[str, Any]] | None, tok: KSTokenizer
-                ) -> tuple[list[int], list[Turn]]:
-    """(token ids of the whole conversation, its assistant turns) of an extracted sample.
+def split_turns(row: dict[str, Any], tools: Sequence[dict[str, Any]] | None, tok: KSTokenizer,
+                encoded: dict[str, list[int]] | None = None) -> tuple[list[int], list[Turn]]:
+    """(token ids of the whole conversation, its assistant turns) of an extracted sample; `encoded`
+    holds encodings already made (`turn_texts` of many rows, encoded as one batch).
 
     Raises DataError when a turn's tokens are not exactly a slice of the conversation's tokens
     (which would mean BPE merged across a turn boundary)."""
+    encode = tok.encode if encoded is None else lambda text: encoded.get(text) or tok.encode(text)
     messages = row["messages"]
-    prompt_ids = tok.encode(row["prompt_text"])
-    full = prompt_ids + tok.encode(row["teacher_text"])
+    prompt_ids = encode(row["prompt_text"])
+    full = prompt_ids + encode(row["teacher_text"])
     full_text = row["prompt_text"] + row["teacher_text"]
     offsets = _byte_offsets(tok, full)
     p0 = len(prompt_ids)
@@ -126,7 +138,7 @@ def split_turns(row: dict[str, Any], tools: Sequence[dict[str, Any]] | None, tok
             raise DataError(f"sample {row['id']}: turn {t} does not render as a prefix of the conversation")
         start = len(prompt.encode("utf-8"))
         p = _token_index(offsets, start)
-        ids = tok.encode(text)
+        ids = encode(text)
         if p is None or full[p - 1] != tok.tk.token_to_id(ASSISTANT) or full[p:p + len(ids)] != ids:
             raise DataError(f"sample {row['id']}: the tokens of turn {t} are not a slice of the conversation's "
                             "tokens (BPE merged across the turn boundary)")
@@ -250,6 +262,7 @@ class Stats:
     malformed: int = 0
     failed: int = 0
     not_attempted: int = 0
+    beyond_max_len: int = 0  # turns that start outside the student's training window, not asked for
     reasons: Counter = field(default_factory=Counter)
     failures: list[dict[str, str]] = field(default_factory=list)
     fallback: Counter = field(default_factory=Counter)
@@ -374,56 +387,88 @@ class KDRun:
 
     # ---- generated capture --------------------------------------------------------------------
 
-    def _accept(self, turn: Turn, result: TeacherTurn) -> None:
-        """Count an excluded answer, or write the record of a usable one."""
+    def _usable(self, turn: Turn, result: TeacherTurn) -> tuple[str, list[int]] | None:
+        """(text, student token ids) of a usable answer; an excluded one is counted and gives None."""
         if result.truncated:
             self.stats.fail("truncated", turn.id, "length", f"no end of turn within {self.max_tokens} tokens")
-            return
+            return None
         if result.empty:
             self.stats.fail("empty", turn.id, "empty", "the teacher's answer is empty")
-            return
+            return None
         try:
             check_turn(result)
         except MalformedResponse as exc:
             self.stats.fail("malformed", turn.id, exc.reason, str(exc))
-            return
+            return None
         text = result.render()
-        ids = self.tok.encode(text)
+        return text, self.tok.encode(text)
+
+    def _accept(self, turn: Turn, result: TeacherTurn) -> None:
+        """Count an excluded answer, or write the record of a usable one (HTTP teacher)."""
+        usable = self._usable(turn, result)
+        if usable is None:
+            return
+        text, ids = usable
         topk = None
         if self.mode == "token":
-            if isinstance(self.teacher, LocalTeacher):
-                prompt = self._prompt_ids(turn)
-                if len(prompt) + len(ids) > self.teacher.max_seq_len:
-                    self.stats.fail("failed", turn.id, "too_long", "the turn does not fit the teacher's context")
-                    return
-                (out,), = self.teacher.topk([prompt + ids], [[(len(prompt), len(prompt) + len(ids))]], self.k,
-                                            self.header["temperature"])
-                topk = (out[0].tolist(), round_logprobs(out[1]))
-            else:
-                assert self.vocab is not None
-                try:
-                    topk = self.vocab.map(result, ids, self.k)
-                except Unmappable as exc:
-                    self.stats.fallback[exc.reason] += 1
-                    log.info("%s: sequence-level only: %s", turn.id, exc)
+            assert self.vocab is not None
+            try:
+                topk = self.vocab.map(result, ids, self.k)
+            except Unmappable as exc:
+                self.stats.fallback[exc.reason] += 1
+                log.info("%s: sequence-level only: %s", turn.id, exc)
         self.emit(turn, text, topk, result.finish_reason, ids=ids)
 
     def _prompt_ids(self, turn: Turn) -> list[int]:
         return self.tok.encode(render_messages(turn.history, self.tools, add_generation_prompt=True))
 
     def generated_local(self, turns: list[Turn]) -> None:
+        """The local model writes every turn (batches of `GENERATE_BATCH` decoded together, shortest
+        prompts together); in token mode its top-k over its own text is scored in one forward per batch."""
         teacher = self.teacher
         assert isinstance(teacher, LocalTeacher)
         t_sample = self.header["sampling_temperature"]
+        prompts = {t.id: self._prompt_ids(t) for t in turns}
+        todo = []
+        for turn in turns:
+            if len(prompts[turn.id]) >= teacher.max_seq_len:
+                self.stats.fail("failed", turn.id, "too_long", "the prompt fills the teacher's context")
+            else:
+                todo.append(turn)
+        todo.sort(key=lambda t: len(prompts[t.id]))
         with self.bar(len(turns)) as bar:
-            for turn in turns:
-                prompt = teacher.tokenizer.encode(render_messages(turn.history, self.tools, add_generation_prompt=True))
-                if len(prompt) >= teacher.max_seq_len:
-                    self.stats.fail("failed", turn.id, "too_long", "the prompt fills the teacher's context")
-                else:
-                    ids, ended = teacher.generate(prompt, self.max_tokens, t_sample, item_seed(turn.id))
-                    self._accept(turn, turn_from_ids(ids, ended, teacher.tokenizer))
-                bar.update(1)
+            bar.update(len(turns) - len(todo))
+            for b in range(0, len(todo), GENERATE_BATCH):
+                batch = todo[b:b + GENERATE_BATCH]
+                results = teacher.generate_batch([prompts[t.id] for t in batch], self.max_tokens, t_sample,
+                                                 [item_seed(t.id) for t in batch])
+                ready = []
+                for turn, (ids, ended) in zip(batch, results, strict=True):
+                    result = turn_from_ids(ids, ended, teacher.tokenizer)
+                    if self.header.get("keep_all"):  # what it wrote (+ <|end|> if it ended), tokenized canonically
+                        written = teacher.tokenizer.decode(ids + [teacher.end_id] if ended else ids)
+                        usable = (written, self.tok.encode(written)) if written else None
+                    else:
+                        usable = self._usable(turn, result)
+                    if usable is None:
+                        continue
+                    if len(prompts[turn.id]) + len(usable[1]) > teacher.max_seq_len:
+                        self.stats.fail("failed", turn.id, "too_long", "the turn does not fit the teacher's context")
+                        continue
+                    ready.append((turn, result, *usable))
+                tops = [None] * len(ready)
+                if self.mode == "token" and ready:
+                    seqs = [prompts[t.id] + ids for t, _, _, ids in ready]
+                    spans = [[(len(prompts[t.id]), len(prompts[t.id]) + len(ids))] for t, _, _, ids in ready]
+                    tops = [(out[0].tolist(), round_logprobs(out[1]))
+                            for (out,) in teacher.topk(seqs, spans, self.k, self.header["temperature"])]
+                for (turn, result, text, ids), topk in zip(ready, tops, strict=True):
+                    try:
+                        marked = text_spans(text, turn.claims, self.tok, ids)
+                    except ValueError:  # a keep_all turn with broken tool-call markup: no spans to weight
+                        marked = {}
+                    self.emit(turn, text, topk, result.finish_reason, marked, ids)
+                bar.update(len(batch))
 
     def generated_http(self, turns: list[Turn], concurrency: int) -> None:
         teacher = self.teacher
@@ -477,17 +522,27 @@ class KDRun:
 
 def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, include_heldout: bool,
             heldout_fraction: float, limit: int | None) -> Iterator[tuple[list[int], list[Turn]]]:
-    n = 0
+    rows: list[tuple[int, dict[str, Any]]] = []
     for lineno, row in iter_rows(data):
-        if limit is not None and n >= limit:
-            return
+        if limit is not None and len(rows) >= limit:
+            break
         try:
-            if not include_heldout and is_heldout(str(row["id"]), heldout_fraction):
-                continue
-            n += 1
-            yield split_turns(row, tools, tok)
-        except (KeyError, TypeError, ChatFormatError) as exc:
+            if include_heldout or not is_heldout(str(row["id"]), heldout_fraction):
+                rows.append((lineno, row))
+        except (KeyError, TypeError) as exc:
             raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
+    for b in range(0, len(rows), SELECT_BATCH):  # encoded a batch of rows at a time, on the tokenizer's threads
+        chunk = rows[b:b + SELECT_BATCH]
+        try:
+            texts = [text for _, row in chunk for text in turn_texts(row)]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{data}: not an extracted sample ({type(exc).__name__}: {exc})") from None
+        encoded = dict(zip(texts, tok.encode_batch(texts), strict=True))
+        for lineno, row in chunk:
+            try:
+                yield split_turns(row, tools, tok, encoded)
+            except (KeyError, TypeError, ChatFormatError) as exc:
+                raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
 
 
 def build_kd_mix(
@@ -520,8 +575,14 @@ def build_kd_mix(
     max_retries: int = 5,
     transport: Any = None,
     teacher_dtype: str = "float32",
+    max_len: int | None = None,
+    keep_all: bool = False,
 ) -> dict[str, Any]:
-    """Build (or resume) the KD mix at `out`; returns the report also written to `<out>.report.json`."""
+    """Build (or resume) the KD mix at `out`; returns the report also written to `<out>.report.json`.
+
+    `keep_all` (generated capture with a local model of the student's tokenizer) stores every turn as
+    the model wrote it, cut-off and malformed ones included: on-policy data for a drafter, which must
+    imitate its worker whatever the worker writes."""
     start = time.monotonic()
     data, out = Path(data), Path(out)
     if not 0 <= k <= 20:
@@ -542,7 +603,8 @@ def build_kd_mix(
         return _build(teacher, data, src, tok, out, k=k, temperature=temperature,
                       sampling_temperature=sampling_temperature, capture=capture, max_tokens=max_tokens,
                       concurrency=concurrency, include_heldout=include_heldout, heldout_fraction=heldout_fraction,
-                      limit=limit, batch_tokens=batch_tokens, progress=progress, budget=budget, start=start)
+                      limit=limit, batch_tokens=batch_tokens, progress=progress, budget=budget, start=start,
+                      max_len=max_len, keep_all=keep_all)
     finally:
         if isinstance(teacher, HTTPTeacher):
             teacher.close()
@@ -551,7 +613,8 @@ def build_kd_mix(
 def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any], tok: KSTokenizer, out: Path, *,
            k: int, temperature: float, sampling_temperature: float | None, capture: str | None, max_tokens: int,
            concurrency: int, include_heldout: bool, heldout_fraction: float, limit: int | None,
-           batch_tokens: int, progress: bool, budget: Budget, start: float) -> dict[str, Any]:
+           batch_tokens: int, progress: bool, budget: Budget, start: float, max_len: int | None,
+           keep_all: bool) -> dict[str, Any]:
     local = isinstance(teacher, LocalTeacher)
     teacher_sha = teacher.tokenizer_sha256
     same = teacher_sha is not None and teacher_sha == tok.sha256
@@ -563,6 +626,9 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
                         f"tokenizer (teacher {str(teacher_sha)[:12]}…, student {str(tok.sha256)[:12]}…); "
                         "use --capture generated")
     mode = "token" if same and k > 0 else "sequence"
+    if keep_all and not (local and same and capture == "generated"):
+        raise DataError("keep_all stores a local model's own generated turns: it needs --capture generated and a "
+                        "local teacher with the student's tokenizer")
     if not same:
         warnings.append(f"teacher tokenizer {str(teacher_sha)[:12]}… differs from the student's {tok.sha256[:12]}… "
                         "(or is unknown): token-level KD refused, sequence-level KD (CE on the teacher's text) only")
@@ -581,6 +647,8 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
         "temperature": topk_temperature, "sampling_temperature": sampling,
         "source": {"path": str(data), "fingerprint": dataset_fingerprint(data)}, "tools": src["tools"],
     }
+    if keep_all:
+        header["keep_all"] = True
     for w in warnings:
         log.warning("kd-mix: %s", w)
     tools = src["tools"] or None
@@ -591,6 +659,10 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
         heldout = sum(1 for _, row in iter_rows(data) if is_heldout(row.get("id", ""), heldout_fraction))
     writer = KDWriter(out, header)
     stats = Stats()
+    if max_len is not None:  # a student that trains on at most max_len tokens never reads turns that start after
+        fits = [(full, [t for t in turns if t.prompt_len < max_len]) for full, turns in samples]
+        stats.beyond_max_len = sum(len(t) for _, t in samples) - sum(len(t) for _, t in fits)
+        samples = [(full, turns) for full, turns in fits if turns]
     all_turns = [t for _, turns in samples for t in turns]
     stats.resumed = sum(t.id in writer.done for t in all_turns)
     run = KDRun(teacher, tok, header, writer, stats, max_tokens=max_tokens, batch_tokens=batch_tokens,
@@ -613,7 +685,7 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
         "samples": {"used": len(samples), "heldout_excluded": heldout, "include_heldout": include_heldout},
         "items": {"total": len(all_turns), "ok": stats.ok, "resumed": stats.resumed, "empty": stats.empty,
                   "truncated": stats.truncated, "malformed": stats.malformed, "failed": stats.failed,
-                  "not_attempted": stats.not_attempted},
+                  "not_attempted": stats.not_attempted, "beyond_max_len": stats.beyond_max_len},
         "reasons": dict(sorted(stats.reasons.items())), "failures": stats.failures,
         "sequence_fallback": {"count": sum(stats.fallback.values()), "reasons": dict(stats.fallback)},
         "tokens": {"teacher_text": stats.target_tokens},
@@ -637,12 +709,18 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
 
 def kd_sequence(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer) -> tuple[list[int], list[int]]:
     """(prompt ids, target ids) of a record: the training sequence is their concatenation."""
-    prompt = tok.encode(render_messages(record["messages"], header.get("tools") or None, add_generation_prompt=True))
-    return prompt, tok.encode(record["teacher_text"])
+    return tok.encode(kd_prompt(record, header)), tok.encode(record["teacher_text"])
 
 
-def validate_record(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer) -> list[int]:
-    """Check one record against the format; returns tok.encode(teacher_text). Raises ValueError."""
+def kd_prompt(record: dict[str, Any], header: dict[str, Any]) -> str:
+    """The rendered history of a record, ending with the `<|assistant|>` header."""
+    return render_messages(record["messages"], header.get("tools") or None, add_generation_prompt=True)
+
+
+def validate_record(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer,
+                    ids: list[int] | None = None) -> tuple[list[int], tuple[torch.Tensor, torch.Tensor] | None]:
+    """Check one record against the format; returns (tok.encode(teacher_text) or `ids`, that encoding
+    already made; teacher_topk as tensors [n, k] or None). Raises ValueError."""
     for key in ("id", "sample_id", "turn", "messages", "teacher_text", "spans", "finish_reason"):
         if key not in record:
             raise ValueError(f"record lacks field '{key}'")
@@ -651,26 +729,23 @@ def validate_record(record: dict[str, Any], header: dict[str, Any], tok: KSToken
     if not isinstance(record["messages"], list) or not record["messages"]:
         raise ValueError("messages must be a non-empty list (the conversation before the turn)")
     text = record["teacher_text"]
-    if not isinstance(text, str) or not text.endswith(END) or text == END:
+    if header.get("keep_all"):  # the writer's turns as written: cut off (no <|end|>) or empty included
+        if not isinstance(text, str) or not text or record["finish_reason"] not in ALL_FINISH_REASONS or \
+                text.endswith(END) == (record["finish_reason"] == "length"):
+            raise ValueError("teacher_text must be a generated turn that ends with <|end|> unless its "
+                             "finish_reason is length")
+    elif not isinstance(text, str) or not text.endswith(END) or text == END:
         raise ValueError("teacher_text must be a non-empty rendered turn ending with <|end|>")
-    if record["finish_reason"] not in FINISH_REASONS:
+    elif record["finish_reason"] not in FINISH_REASONS:
         raise ValueError(f"finish_reason must be one of {FINISH_REASONS}")
-    ids = tok.encode(text)
+    if ids is None:
+        ids = tok.encode(text)
     topk = record.get("teacher_topk")
+    tensors = None
     if topk is not None:
         if header["mode"] != "token":
             raise ValueError("teacher_topk in a sequence-mode file")
-        rows, lps = topk.get("ids"), topk.get("logprobs")
-        if not isinstance(rows, list) or not isinstance(lps, list) or not len(rows) == len(lps) == len(ids):
-            raise ValueError(f"teacher_topk must have one row per teacher_text token ({len(ids)})")
-        k = min(header["k"], tok.vocab_size)
-        for j, (r, lp) in enumerate(zip(rows, lps, strict=True)):
-            if len(r) != k or len(lp) != k:
-                raise ValueError(f"teacher_topk row {j} has {len(r)} ids / {len(lp)} logprobs, expected {k}")
-            if not all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in r):
-                raise ValueError(f"teacher_topk row {j}: token id outside the vocabulary")
-            if not all(isinstance(v, int | float) and v <= 1e-6 for v in lp):
-                raise ValueError(f"teacher_topk row {j}: logprobs must be numbers <= 0")
+        tensors = _check_topk(topk, len(ids), min(header["k"], tok.vocab_size), tok.vocab_size)
     spans = record["spans"]
     if not isinstance(spans, dict):
         raise ValueError("spans must be an object")
@@ -678,11 +753,42 @@ def validate_record(record: dict[str, Any], header: dict[str, Any], tok: KSToken
         for span in spans.get(kind) or ():
             if not (isinstance(span, list) and len(span) == 2 and 0 <= span[0] < span[1] <= len(ids)):
                 raise ValueError(f"spans.{kind} {span!r} is not a token range inside teacher_text ({len(ids)})")
-    return ids
+    return ids, tensors
 
 
-def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read and validate a KD mix for the student's tokenizer: (header, records). DataError on bad input."""
+def _check_topk(topk: Any, n: int, k: int, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row of k ids and k logprobs per teacher_text token, ids in the vocabulary, logprobs <= 0
+    (checked on tensors: a mix holds millions of numbers)."""
+    rows, lps = topk.get("ids"), topk.get("logprobs")
+    if not isinstance(rows, list) or not isinstance(lps, list) or not len(rows) == len(lps) == n:
+        raise ValueError(f"teacher_topk must have one row per teacher_text token ({n})")
+    for j, (r, lp) in enumerate(zip(rows, lps, strict=True)):
+        if not isinstance(r, list) or not isinstance(lp, list) or len(r) != k or len(lp) != k:
+            raise ValueError(f"teacher_topk row {j} has {_len(r)} ids / {_len(lp)} logprobs, expected {k}")
+    try:
+        ids, values = torch.tensor(rows), torch.tensor(lps)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError("teacher_topk rows must hold numbers only") from None
+    if n == 0:
+        return ids.view(0, k).to(torch.int32), values.view(0, k).float()
+    bad = (ids < 0) | (ids >= vocab) if ids.dtype == torch.int64 else torch.ones_like(ids, dtype=torch.bool)
+    if bad.any():
+        raise ValueError(f"teacher_topk row {int(bad.any(-1).nonzero()[0])}: token id outside the vocabulary")
+    bad = values > 1e-6 if values.dtype in (torch.int64, torch.float32) else torch.ones_like(values, dtype=torch.bool)
+    if bad.any():
+        raise ValueError(f"teacher_topk row {int(bad.any(-1).nonzero()[0])}: logprobs must be numbers <= 0")
+    return ids.to(torch.int32), values.float()
+
+
+def _len(x: Any) -> int | str:
+    return len(x) if isinstance(x, list) else type(x).__name__
+
+
+def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer, tensors: bool = False
+                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read and validate a KD mix for the student's tokenizer: (header, records). DataError on bad input.
+    `tensors`: each record's teacher_topk comes as {"ids": int32 [n, k], "logprobs": float32 [n, k]}
+    (converted once, while validating) instead of nested lists."""
     path = Path(path)
     header = read_header(path, required=HEADER_KEYS)
     if header["kind"] != KIND or header["version"] != VERSION:
@@ -693,15 +799,20 @@ def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer) -> tuple[d
     if header["student_tokenizer_sha256"] != tokenizer.sha256:
         raise DataError(f"{path}:1: made for student tokenizer {str(header['student_tokenizer_sha256'])[:12]}…, "
                         f"but {tokenizer.path}/tokenizer.json is {str(tokenizer.sha256)[:12]}…")
+    rows = list(iter_rows(path))
+    texts = [row.get("teacher_text") for _, row in rows]
+    encoded = iter(tokenizer.encode_batch([t for t in texts if isinstance(t, str)]))
     records, seen = [], set()
-    for lineno, row in iter_rows(path):
+    for (lineno, row), text in zip(rows, texts, strict=True):
         try:
-            validate_record(row, header, tokenizer)
+            _, top = validate_record(row, header, tokenizer, next(encoded) if isinstance(text, str) else None)
         except (ValueError, TypeError, AttributeError) as exc:
             raise DataError(f"{path}:{lineno}: {exc}") from None
         if row["id"] in seen:
             raise DataError(f"{path}:{lineno}: duplicate record id {row['id']!r}")
         seen.add(row["id"])
+        if tensors and top is not None:
+            row["teacher_topk"] = {"ids": top[0], "logprobs": top[1]}
         records.append(row)
     return header, records
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from modeling.checkpoint import load_artifact
+from modeling.generate import generate_batch
 from modeling.tokenizer import KSTokenizer, TokenizerError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -92,37 +93,23 @@ class LocalTeacher:
             out.append(per)
         return out
 
-    @torch.inference_mode()
     def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
                  seed: int = 0) -> tuple[list[int], bool]:
         """(generated ids without the end token, whether the end token was reached)."""
-        model = self.model
-        limit = min(model.config.max_seq_len, len(prompt) + max_new_tokens)
-        if len(prompt) >= limit:
-            return [], False
-        g = torch.Generator().manual_seed(seed)
+        return self.generate_batch([prompt], max_new_tokens, temperature, [seed])[0]
+
+    def generate_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float = 1.0,
+                       seeds: Sequence[int] | None = None) -> list[tuple[list[int], bool]]:
+        """`generate` for many prompts in one decode loop (row i sampled with seeds[i])."""
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one-token steps: more threads only spin-wait
-        model.setup_caches(1, limit)
+        if len(prompts) == 1:
+            torch.set_num_threads(1)  # one-token steps of one row: more threads only spin-wait
         try:
-            logits = model(torch.tensor([list(prompt)]), torch.arange(len(prompt)))[0, -1]
-            out: list[int] = []
-            for pos in range(len(prompt), limit):
-                if temperature <= 0:
-                    token = int(logits.argmax())
-                else:
-                    probs = torch.softmax(logits.float() / temperature, dim=-1)
-                    token = int(torch.multinomial(probs, 1, generator=g))
-                if token == self.end_id:
-                    return out, True
-                out.append(token)
-                if pos + 1 >= limit:
-                    break
-                logits = model(torch.tensor([[token]]), torch.tensor([pos]))[0, -1]
-            return out, False
+            results = generate_batch(self.model, prompts, max_new_tokens, {self.end_id}, temperature,
+                                     seeds if temperature > 0 else None)
         finally:
-            model.clear_caches()
             torch.set_num_threads(threads)
+        return [(ids, stop is not None) for ids, stop in results]
 
 
 def item_seed(item_id: str) -> int:

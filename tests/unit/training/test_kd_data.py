@@ -10,7 +10,7 @@ from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
 from tests.unit.training.kd_fixture import write_kd_mix
 from training.data.jsonl import DataError
-from training.kd_data import KDData, collate
+from training.kd_data import KDData, KDExample, collate, merge_turns, to_kd_example
 from training.losses import IGNORE, topk_kl
 from training.sft_data import is_heldout
 
@@ -32,20 +32,41 @@ def test_teacher_rows_sit_at_the_position_that_predicts_their_token(dataset_dir,
     assert shifted.max() > 1e-2  # one position off is not (a random teacher is nearly uniform, hence small)
 
 
-def test_targets_and_process_weights_of_a_record(kd_mix, dataset_dir):
+def test_targets_and_process_weights_of_a_conversation(kd_mix, dataset_dir):
     tok = KSTokenizer.load(dataset_dir / "tokenizer")
     kd = KDData.load(kd_mix, tok, 2048, heldout_fraction=0.0)
     ex = next(e for e in kd.train if e.spans["tool_name"])
-    record = next(json.loads(line) for line in kd_mix.read_text().splitlines()[1:] if json.loads(line)["id"] == ex.id)
-    _, y, w, ids, _, _ = collate([ex], tok.pad_id, 2048, {"tool_name": 3.0, "json_args": 2.0})
+    records = [json.loads(line) for line in kd_mix.read_text().splitlines()[1:]]
+    mine = sorted((r for r in records if r["sample_id"] == ex.id.split("#")[0]), key=lambda r: r["turn"])
+    _, y, w, ids, _, kd_mask = collate([ex], tok.pad_id, 2048, {"tool_name": 3.0, "json_args": 2.0})
     p = ex.prompt_len
-    assert tok.decode(y[0, p - 1:][y[0, p - 1:] != IGNORE].tolist()) == record["teacher_text"]
+    # every assistant turn of the conversation is a target, the history and tool results are not
+    assert tok.decode(y[0][y[0] != IGNORE].tolist()) == "".join(r["teacher_text"] for r in mine)
     assert (y[0, : p - 1] == IGNORE).all() and (w[0, : p - 1] == 0).all()
-    s, e = record["spans"]["tool_name"][0]
+    assert torch.equal(kd_mask[0], y[0] != IGNORE)
+    s, e = mine[0]["spans"]["tool_name"][0]
     assert (w[0, p + s - 1:p + e - 1] == 3.0).all()
-    name = record["teacher_text"].split("<|tool_call|>")[1].split("<|tool_args|>")[0]
+    name = mine[0]["teacher_text"].split("<|tool_call|>")[1].split("<|tool_args|>")[0]
     assert tok.decode(y[0, p + s - 1:p + e - 1].tolist()) == name
-    assert torch.equal(ids[0, p - 1], ex.topk_ids[0].long())
+    for start, top, _ in ex.topk:  # each turn's first teacher row predicts that turn's first token
+        assert torch.equal(ids[0, start - 1], top[0].long()) and y[0, start - 1] == ex.ids[start]
+
+
+def test_turns_merge_into_their_conversation_only_when_each_continues_the_last(kd_mix, dataset_dir):
+    tok = KSTokenizer.load(dataset_dir / "tokenizer")
+    kd = KDData.load(kd_mix, tok, 2048, heldout_fraction=0.0)
+    records = [json.loads(line) for line in kd_mix.read_text().splitlines()[1:]]
+    assert kd.records == len(records) and len(kd.train) == len({r["sample_id"] for r in records}) < len(records)
+    header = json.loads(kd_mix.read_text().splitlines()[0])
+    by_sample: dict[str, list[dict]] = {}
+    for r in records:
+        by_sample.setdefault(r["sample_id"], []).append(r)
+    pair = next(sorted(rs, key=lambda r: r["turn"])[:2] for rs in by_sample.values() if len(rs) > 1)
+    first, second = (to_kd_example(r, header, tok) for r in pair)
+    other = first.ids[:]
+    other[-2] = (other[-2] + 1) % tok.vocab_size  # a turn that another history precedes (a generated turn)
+    changed = KDExample(first.id, other, first.labels, first.spans, first.prompt_len, first.topk)
+    assert len(merge_turns([changed, second])) == 2 and len(merge_turns([first, second])) == 1
 
 
 def test_heldout_samples_are_dropped_and_a_foreign_tokenizer_or_sequence_mode_is_handled(kd_mix, dataset_dir,

@@ -96,7 +96,8 @@ def test_init_from_starts_at_the_artifact_weights_and_refuses_another_architectu
     art = tmp_path / "out" / "worker"
     source, _ = load_artifact(art)
     model = Transformer(_cfg().model)
-    _init_weights(model, art, dataset_dir / "tokenizer")
+    calibration = torch.randint(3, model.config.vocab_size, (2, 32))
+    _init_weights(model, art, dataset_dir / "tokenizer", calibration)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values(),
                                                  strict=True))
     resumed = train(_job(dataset_dir, tmp_path / "b", init_from=art, cfg=_cfg(max_steps=2, eval_every=2,
@@ -105,8 +106,17 @@ def test_init_from_starts_at_the_artifact_weights_and_refuses_another_architectu
     assert resumed["init_eval"]["val_loss"] > 0  # the starting weights were evaluated (before/after reports)
     data = load_role_config("worker_tiny").model_dump(mode="json")
     data["model"]["n_layers"] += 1
-    with pytest.raises(ArtifactError, match="another model config"):
-        _init_weights(Transformer(parse_role_config(data).model), art, dataset_dir / "tokenizer")
+    with pytest.raises(ArtifactError, match="cannot start this model: only intermediate_size"):
+        _init_weights(Transformer(parse_role_config(data).model), art, dataset_dir / "tokenizer", calibration)
+    # a narrower MLP starts from the artifact pruned to it: attention and embeddings copied, and a far
+    # lower first loss than from scratch
+    narrow = _cfg(max_steps=2, eval_every=2, warmup_steps=1, lr=1e-9, min_lr=0)
+    narrow = narrow.model_copy(update={"model": narrow.model.model_copy(update={"intermediate_size": 96})})
+    pruned = train(_job(dataset_dir, tmp_path / "p", init_from=art, cfg=narrow))
+    assert pruned["history"]["train"][0]["loss"] < 0.9 * _losses_from_scratch(dataset_dir, tmp_path)
+    student, _ = load_artifact(tmp_path / "p" / "out" / "worker")
+    assert torch.allclose(student.model.embed_tokens.weight, source.model.embed_tokens.weight, atol=1e-6)
+    assert student.model.layers[0].mlp.up_proj.weight.shape == (96, source.config.d_model)
 
 
 def _losses_from_scratch(dataset_dir, tmp_path) -> float:
