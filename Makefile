@@ -49,7 +49,7 @@ KD_TEACHER ?= local:artifacts/teacher
 .PHONY: kd-dataset
 kd-dataset: $(STAMP)
 	$(KS) data kd-mix --teacher $(KD_TEACHER) --data $(DATA)/contextual_extracted.jsonl --tokenizer $(TOKENIZER) \
-	  --out $(DATA)/kd_mix.jsonl --cache $(DATA)/teacher_cache
+	  --out $(DATA)/kd_mix.jsonl --cache $(DATA)/teacher_cache $(KD_FLAGS)
 
 gen-scale-1k: $(STAMP)
 	$(KS) data gen --out $(DATA)/scale_1k.jsonl --total 1000 --seed $(SEED)
@@ -111,7 +111,8 @@ teacher: $(STAMP)
 KD_MIX ?= $(ARTIFACTS)/data/kd_mix.jsonl
 
 kd: $(STAMP)
-	$(MAKE) kd-dataset DATA=$(ARTIFACTS)/data TOKENIZER=$(ARTIFACTS)/tokenizer KD_TEACHER=local:$(ARTIFACTS)/teacher
+	$(MAKE) kd-dataset DATA=$(ARTIFACTS)/data TOKENIZER=$(ARTIFACTS)/tokenizer KD_TEACHER=local:$(ARTIFACTS)/teacher \
+	  KD_FLAGS="--teacher-dtype bfloat16 --max-len 384"
 
 worker: $(STAMP)
 	$(KS) train worker --config worker_$(PROFILE)_kd --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer \
@@ -133,7 +134,7 @@ bench-kd: $(STAMP)
 # (on-policy data), then the worker pruned to the drafter's width is distilled on them; its evaluations
 # report speculative acceptance (alpha, expected tokens per step) on the worker's held-out trajectories.
 DRAFTER_MIX ?= $(ARTIFACTS)/data/drafter_mix.jsonl
-DRAFTER_SAMPLES ?= 1500
+DRAFTER_SAMPLES ?= 1000
 
 drafter-data: $(STAMP)
 	$(KS) data kd-mix --teacher local:$(ARTIFACTS)/worker --capture generated --sampling-temperature 0 --keep-all \
@@ -246,7 +247,7 @@ QAT_OUT ?= $(ARTIFACTS)/worker_int8
 .PHONY: qat bench-qat
 
 qat: $(STAMP)
-	$(KS) train worker --config worker_$(PROFILE)_qat --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	$(KS) train worker --config worker_$(PROFILE)_qat --data $(EXTRACTED) --kd-data $(KD_MIX) --tokenizer $(ARTIFACTS)/tokenizer \
 	  --init-from $(QAT_FROM) --out $(QAT_OUT)
 
 bench-qat: $(STAMP)

@@ -1,7 +1,8 @@
 """Ablation: the toy worker trained by KD (top-k KL + CE on the teacher's text) vs by SFT only.
 
-Same worker config (the KD config without its `kd` section for the SFT arm), same extracted dataset,
-same steps, same seed, same held-out evaluation (tool-name accuracy, exact argument match,
+Same worker config (the KD config without its `kd` section for the SFT arm), same start (the
+teacher pruned to the worker's width, `--init-from`), same extracted dataset, same steps, same seed,
+same held-out evaluation (tool-name accuracy, exact argument match,
 integration F1 on the extracted dataset's held-out conversations). The teacher is evaluated the
 same way, for the "worker keeps >= 90 % of the teacher's exact argument match" check. Optionally a
 process-supervision stage (`--proc-config`) from the KD worker, reported before/after.
@@ -65,7 +66,7 @@ def main() -> None:
     ap.add_argument("--config", default="worker_toy_kd", help="worker config with a kd section")
     ap.add_argument("--proc-config", default=None, help="also run this process-supervision stage from the KD worker")
     ap.add_argument("--steps", type=int, default=None, help="override max_steps (curriculum scaled)")
-    ap.add_argument("--eval-turns", type=int, default=150)
+    ap.add_argument("--eval-turns", type=int, default=400)
     ap.add_argument("--out", type=Path, default=Path("/tmp/kd/bench"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -80,10 +81,13 @@ def main() -> None:
     mix = args.kd_mix or args.out / "kd_mix.jsonl"
     if args.kd_mix is None:
         t0 = time.perf_counter()
-        report = build_kd_mix(f"local:{args.teacher}", args.data, args.tokenizer, mix, k=args.k, capture="forced")
+        window = max(s.seq_len for s in load_role_config(args.config).training.seq_len)
+        report = build_kd_mix(f"local:{args.teacher}", args.data, args.tokenizer, mix, k=args.k, capture="forced",
+                              teacher_dtype="bfloat16", max_len=window)
         results["kd_mix"] = {"seconds": round(time.perf_counter() - t0, 1), "items": report["items"]}
-    results["sft"] = _run("sft", _config(args.config, False, args.steps), args, args.out)
-    results["kd"] = _run("kd", _config(args.config, True, args.steps), args, args.out, kd_data=mix)
+    results["sft"] = _run("sft", _config(args.config, False, args.steps), args, args.out, init_from=args.teacher)
+    results["kd"] = _run("kd", _config(args.config, True, args.steps), args, args.out, kd_data=mix,
+                         init_from=args.teacher)
     if args.proc_config:
         results["proc"] = _run("proc", load_role_config(args.proc_config), args, args.out, kd_data=mix,
                                init_from=args.out / "kd")

@@ -36,7 +36,8 @@ def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new
     try:
         logits = torch.zeros(n, model.config.vocab_size)
         for i in live:  # prefill row by row (unequal lengths), into cache row i
-            h = model.hidden_states(torch.tensor([list(prompts[i])]), torch.arange(len(prompts[i])), cache_row0=i)
+            h = model.hidden_states(torch.tensor([list(prompts[i])]), torch.arange(len(prompts[i])), cache_row0=i,
+                                    cache_len=_live(len(prompts[i]), max(limits)))
             logits[i] = model.lm_head(h[0, -1]).float()
         pos = [len(p) for p in prompts]
         while live:
@@ -60,12 +61,19 @@ def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new
                 break
             # rows that are done still take a step (at their last position, where nothing is read again)
             positions = torch.tensor([[min(pos[i], limits[i] - 1)] for i in range(n)])
-            logits = model(tokens, positions)[:, -1].float()
+            logits = model(tokens, positions, cache_len=_live(int(positions.max()) + 1, max(limits)))[:, -1].float()
             for i in live:
                 pos[i] += 1
         return list(zip(out, stops, strict=True))
     finally:
         model.clear_caches()
+
+
+KV_BLOCK = 64  # attention reads the cache up to the live length rounded up to this: few distinct shapes
+
+
+def _live(length: int, cache: int) -> int:
+    return min(cache, -(-length // KV_BLOCK) * KV_BLOCK)
 
 
 def greedy(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int]) -> list[int]:

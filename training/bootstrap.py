@@ -42,7 +42,7 @@ class Profile:
 
 PROFILES = {
     "tiny": Profile(total=240, vocab_size=512, eval_turns=20, drafter_samples=40),
-    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150, drafter_samples=1500),
+    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150, drafter_samples=1000),
 }
 STEPS = 9
 KD_TOP_K = 20
@@ -186,7 +186,7 @@ class Bootstrap:
         stamp.write_text(json.dumps(inputs))
         job = TrainJob(load_role_config(self._config(role)), self.extracted, self.tokenizer, self.root / role,
                        checkpoints, eval_turns=self.profile.eval_turns, progress=self.progress, init_from=init_from,
-                       kd_data=kd_data, draft_for=draft_for)
+                       kd_data=kd_data, draft_for=draft_for, eval_init=False)
         train(job)
 
     def _metrics(self, role: str) -> dict[str, Any]:

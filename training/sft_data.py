@@ -66,11 +66,16 @@ class SFTData:
     tools: list[dict]
 
     @classmethod
-    def load(cls, path: Path, tok: KSTokenizer, max_len: int, heldout_fraction: float = 0.1) -> SFTData:
+    def load(cls, path: Path, tok: KSTokenizer, max_len: int, heldout_fraction: float = 0.1,
+             heldout_only: bool = False) -> SFTData:
+        """`heldout_only`: the evaluation split alone (a run that trains on another stream, such as a
+        KD mix, reads the dataset only to evaluate)."""
         header = read_header(path, required=("tokenizer_sha256", "tools"))
         check_tokenizer_fingerprint(path, header, tok)
         train, heldout, rows_heldout, truncated = [], [], [], 0
         rows = list(iter_rows(path))
+        if heldout_only:  # (a split without held-out samples keeps all: validation then uses training samples)
+            rows = [(n, row) for n, row in rows if is_heldout(str(row.get("id")), heldout_fraction)] or rows
         try:  # encoded as one batch, on the tokenizer's threads
             texts = [text for _, row in rows for text in (row["prompt_text"], row["teacher_text"])]
         except (KeyError, TypeError) as exc:
@@ -88,7 +93,7 @@ class SFTData:
                 rows_heldout.append(row)
             else:
                 train.append(ex)
-        if not train:
+        if not train and not heldout_only:
             raise DataError(f"{path}: no training samples")
         return cls(train, heldout, rows_heldout, dataset_fingerprint(path), truncated, header["tools"])
 

@@ -56,6 +56,7 @@ class TrainJob:
     progress: bool = False
     init_from: Path | None = None  # start from this artifact's weights (same architecture), e.g. proc or QAT
     kd_data: Path | None = None  # a KD mix: distil from it instead of SFT on `data` (kept for evaluation)
+    eval_init: bool = True  # with init_from: evaluate the starting weights first (before/after reports)
     draft_for: Path | None = None  # a drafter's worker artifact: evaluate speculative acceptance against it
     history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
     worker: Transformer | None = field(default=None, repr=False)  # draft_for, loaded at the first evaluation
@@ -140,7 +141,7 @@ def train(job: TrainJob) -> dict[str, Any]:
     tok = KSTokenizer.load(job.tokenizer)
     check_tokenizer_vocab(tok.vocab_size, cfg, str(job.tokenizer / "tokenizer.json"))
     max_len = max(s.seq_len for s in t.seq_len)
-    data = SFTData.load(job.data, tok, max_len)
+    data = SFTData.load(job.data, tok, max_len, heldout_only=job.kd_data is not None)
     kd = _load_kd(job, tok, max_len, data) if job.kd_data is not None else None
     if kd is None and t.kd is not None:
         raise ConfigError(f"{cfg.role} config has a training.kd section but no --kd-data was given; "
@@ -152,7 +153,7 @@ def train(job: TrainJob) -> dict[str, Any]:
 
     model = Transformer(cfg.model)
     if job.init_from is not None:
-        rows = pick_batch(data.train, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
+        rows = pick_batch(stream, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
         calibration = collate(rows, tok.pad_id, max_len)[0]
         _init_weights(model, job.init_from, job.tokenizer, calibration)
     optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
@@ -167,7 +168,7 @@ def train(job: TrainJob) -> dict[str, Any]:
     weights = {"tool_name": t.w_tool, "json_args": t.w_args, "integration": t.w_integr}
     bar = tqdm(range(start, t.max_steps), initial=start, total=t.max_steps, desc=f"train {cfg.role}",
                disable=not job.progress or rank != 0, unit="step")
-    if job.init_from is not None and start == 0 and rank == 0:
+    if job.init_from is not None and job.eval_init and start == 0 and rank == 0:
         _evaluate(job, model, data, tok, 0)  # the starting point, for before/after reports
     t0, tokens_seen = time.perf_counter(), 0
     for step in bar:
