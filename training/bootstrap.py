@@ -113,13 +113,14 @@ class Bootstrap:
         self._step(4, "verify", _digest(_output_hash(self.extracted)), report, self._verify)
         teacher_in = self._role_inputs("teacher", tok_sha)
         self._step(5, "teacher", teacher_in, self.root / "teacher", lambda: self._train("teacher", teacher_in))
-        kd_in = _digest(_output_hash(self.root / "teacher"), _output_hash(self.extracted), KD_TOP_K)
+        kd_in = _digest(_output_hash(self.root / "teacher"), _output_hash(self.extracted), KD_TOP_K,
+                        sha256_file(self._config("worker")))  # the student's window bounds the mix
         self._step(6, "kd", kd_in, self.kd_mix, lambda: self._mix("teacher", "worker", self.kd_mix, None, kd_in))
         worker_in = self._role_inputs("worker", tok_sha, _output_hash(self.kd_mix), _output_hash(self.root / "teacher"))
         self._step(7, "worker", worker_in, self.root / "worker",
                    lambda: self._train("worker", worker_in, self.kd_mix, self.root / "teacher"))
         draft_in = _digest(_output_hash(self.root / "worker"), _output_hash(self.extracted), p.drafter_samples,
-                           DRAFT_MAX_TOKENS, "keep_all")
+                           DRAFT_MAX_TOKENS, "keep_all", sha256_file(self._config("drafter")))
         self._step(8, "drafter-data", draft_in, self.drafter_mix,
                    lambda: self._mix("worker", "drafter", self.drafter_mix, p.drafter_samples, draft_in))
         drafter_in = self._role_inputs("drafter", tok_sha, _output_hash(self.drafter_mix),

@@ -54,7 +54,7 @@ class TrainJob:
     force: bool = False  # resume even though the dataset changed
     eval_turns: int = 120
     progress: bool = False
-    init_from: Path | None = None  # start from this artifact's weights (same architecture), e.g. proc or QAT
+    init_from: Path | None = None  # start from this artifact (same architecture, or wider: pruned), e.g. KD, QAT
     kd_data: Path | None = None  # a KD mix: distil from it instead of SFT on `data` (kept for evaluation)
     eval_init: bool = True  # with init_from: evaluate the starting weights first (before/after reports)
     draft_for: Path | None = None  # a drafter's worker artifact: evaluate speculative acceptance against it
