@@ -109,6 +109,41 @@ class Constraint:
             self.segment, self.state = g.segment(self.compiled["names"], g.tool_args_id), "name"
 
 
+_NOT_SCHEMAS = ("const", "enum", "default", "examples")  # values, not subschemas: left as they are
+
+
+def full_match_patterns(schema: Any) -> Any:
+    """`schema` with every string `pattern` rewritten for a full-match regex engine.
+
+    JSON Schema patterns are searches (ECMA-262, not implicitly anchored: `^https://` accepts any
+    string that starts so), while xgrammar matches a pattern against the whole string (it would
+    accept `https://` followed by nothing). An unanchored end becomes `.*`, an anchor is dropped.
+    Anchors are read at the two ends of the whole pattern only (`^a|b$` is not split per branch)."""
+    if isinstance(schema, list):
+        return [full_match_patterns(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "pattern" and isinstance(value, str):
+            out[key] = _full_match(value)
+        elif key in _NOT_SCHEMAS:
+            out[key] = value
+        else:
+            out[key] = full_match_patterns(value)
+    return out
+
+
+def _full_match(pattern: str) -> str:
+    core, head, tail = pattern, ".*", ".*"
+    if core.startswith("^"):
+        core, head = core[1:], ""
+    body = core[:-1]
+    if core.endswith("$") and (len(body) - len(body.rstrip("\\"))) % 2 == 0:  # `$`, not an escaped `\$`
+        core, tail = body, ""
+    return f"{head}({core}){tail}"
+
+
 def _ebnf_literal(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid EBNF string literal
 
@@ -137,7 +172,7 @@ class Grammars:
     def json_grammar(self, schema: dict[str, Any] | None) -> xgr.CompiledGrammar:
         try:
             return self.compiler.compile_json_schema(
-                json.dumps(schema if schema is not None else {"type": "object"}),
+                json.dumps(full_match_patterns(schema) if schema is not None else {"type": "object"}),
                 any_whitespace=False, separators=(",", ":"), strict_mode=True,
             )
         except Exception as exc:  # xgrammar raises RuntimeError/ValueError with the schema problem

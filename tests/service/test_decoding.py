@@ -158,3 +158,33 @@ def test_invalid_requests_name_the_field(body, param) -> None:
         _request(**body)
     if param:
         assert err.value.errors()[0]["loc"][0] == param
+
+
+def test_schema_patterns_are_searches_as_in_json_schema(tokenizer, grammars) -> None:
+    """`^https://...example.org/` accepts whole URLs (a JSON Schema pattern is not anchored at its end);
+    xgrammar alone would cut every URL off after the host."""
+    from xgrammar.testing import _is_grammar_accept_string
+
+    schema = {"type": "object", "properties": {"url": {"type": "string", "pattern": "^https://example\\.(org|net)/"},
+                                               "id": {"type": "string", "pattern": "[0-9]{3}$"},
+                                               "exact": {"type": "string", "pattern": "^ab$"}},
+              "required": ["url", "id", "exact"], "additionalProperties": False}
+    compiled = grammars.json_grammar(schema).grammar
+
+    def accepts(doc: dict) -> bool:
+        return _is_grammar_accept_string(compiled, json.dumps(doc, separators=(",", ":")))
+
+    def valid(doc: dict) -> bool:
+        return jsonschema.Draft202012Validator(schema).is_valid(doc)
+
+    docs = [{"url": "https://example.org/doc/x-1", "id": "run-042", "exact": "ab"},
+            {"url": "https://example.org/", "id": "042", "exact": "ab"},
+            {"url": "http://example.org/doc", "id": "042", "exact": "ab"},
+            {"url": "https://example.org/doc", "id": "042x", "exact": "ab"},
+            {"url": "https://example.org/doc", "id": "042", "exact": "abc"}]
+    assert [accepts(d) for d in docs] == [valid(d) for d in docs] == [True, True, False, False, False]
+    factory = grammars.compile(ConstraintSpec("json", schema=schema))
+    for seed in range(10):  # and every constrained walk still validates
+        out = random_walk(factory(), tokenizer.vocab_size, seed, steps=400)
+        if out[-1] == tokenizer.end_id:
+            jsonschema.validate(json.loads(tokenizer.decode(out[:-1])), schema)
