@@ -124,6 +124,33 @@ def test_truncated_turns_are_counted_and_excluded(dataset_dir: Path, artifacts: 
     assert all(len(tokenizer.encode(r["teacher_text"])) <= 2 for r in records)  # one token + <|end|>
 
 
+def test_keep_all_stores_every_turn_as_written_for_a_drafter(dataset_dir: Path, artifacts: Path, tmp_path: Path,
+                                                              tokenizer) -> None:
+    """On-policy drafter data: cut-off turns are kept (finish_reason length, no <|end|>) with a top-k row
+    per token; only a keep_all file may hold them; max_len skips turns that start past the window."""
+    out = tmp_path / "drafter.jsonl"
+    report = build_kd_mix(f"local:{artifacts / 'teacher'}", dataset_dir / "extracted.jsonl",
+                          dataset_dir / "tokenizer", out, capture="generated", limit=6, max_tokens=1,
+                          sampling_temperature=0, keep_all=True, max_len=400)
+    items = report["items"]
+    assert items["truncated"] == items["malformed"] == items["empty"] == 0 and items["beyond_max_len"] > 0
+    header, records = load_kd_mix(out, tokenizer)
+    assert header["keep_all"] and len(records) == items["ok"] == items["total"]
+    cut = [r for r in records if r["finish_reason"] == "length"]
+    assert cut and all(not r["teacher_text"].endswith("<|end|>") for r in cut)
+    for r in records:
+        assert len(r["teacher_topk"]["ids"]) == len(tokenizer.encode(r["teacher_text"])) <= 2
+    lines = out.read_text().splitlines()
+    plain = tmp_path / "plain.jsonl"  # the same cut-off record in a mix that does not keep all: refused
+    plain.write_text("\n".join([json.dumps({k: v for k, v in json.loads(lines[0]).items() if k != "keep_all"}),
+                                json.dumps(cut[0])]) + "\n")
+    with pytest.raises(DataError, match="ending with <\\|end\\|>"):
+        load_kd_mix(plain, tokenizer)
+    with pytest.raises(DataError, match="keep_all"):
+        build_kd_mix(f"local:{artifacts / 'teacher'}", dataset_dir / "extracted.jsonl", dataset_dir / "tokenizer",
+                     tmp_path / "forced.jsonl", capture="forced", keep_all=True)
+
+
 def test_http_teacher_on_the_service_matches_the_local_teacher(dataset_dir: Path, artifacts: Path, tmp_path: Path,
                                                                tokenizer) -> None:
     """The generation service serving the teacher artifact on loopback gives the same kd_mix as the
