@@ -22,12 +22,11 @@ from typing import Any
 
 import torch
 
-from modeling.chat import parse_tool_calls, render_messages
+from modeling.chat import parse_tool_calls
 from modeling.checkpoint import load_artifact
-from modeling.generate import greedy
 from modeling.tokenizer import KSTokenizer
 from training.sft_data import SFTData
-from training.toolcall_eval import score_turn, turns
+from training.toolcall_eval import decode_greedy, heldout_prompts, score_turn
 
 MAX_NEW_TOKENS = 160  # as in toolcall_eval.evaluate
 
@@ -69,29 +68,22 @@ def analyse(artifact: Path, data: Path, max_turns: int) -> tuple[dict[str, Any],
     model.eval()
     tok = KSTokenizer.load(artifact)
     sft = SFTData.load(data, tok, cfg.model.max_seq_len)
-    seen, calls, names, exact, failures = 0, 0, 0, 0, []
-    for row in sft.rows_heldout:
-        for index, gold in turns(row):
-            if seen >= max_turns:
-                break
-            prompt = render_messages(row["messages"][:index], sft.tools, add_generation_prompt=True)
-            ids = tok.encode(prompt)
-            if len(ids) + MAX_NEW_TOKENS > cfg.model.max_seq_len:
-                continue
-            seen += 1
-            if not gold:
-                continue
-            text = tok.decode(greedy(model, ids, MAX_NEW_TOKENS, {tok.end_id}))
-            score = score_turn(text, gold)
-            calls, names, exact = calls + 1, names + score["name"], exact + score["args"]
-            if score["name"] and not score["args"]:
-                failures.append({"id": row["metadata"]["sample_id"], "prompt_tokens": len(ids),
-                                 "diffs": argument_diffs(gold, text, prompt)})
+    items = heldout_prompts(tok, sft.rows_heldout, sft.tools, max_turns, MAX_NEW_TOKENS, cfg.model.max_seq_len)
+    calls = [(row, gold, prompt) for row, _, gold, prompt in items if gold]
+    outs = decode_greedy(model, [prompt for *_, prompt in calls], MAX_NEW_TOKENS, tok.end_id)
+    names, exact, failures = 0, 0, []
+    for (row, gold, ids), out in zip(calls, outs, strict=True):
+        text = tok.decode(out)
+        score = score_turn(text, gold)
+        names, exact = names + score["name"], exact + score["args"]
+        if score["name"] and not score["args"]:
+            failures.append({"id": row["metadata"]["sample_id"], "prompt_tokens": len(ids),
+                             "diffs": argument_diffs(gold, text, tok.decode(ids))})
     per_key = Counter(f"{d['tool']} {d['key']}" for f in failures for d in f["diffs"])
     copied = sum(d["gold_in_prompt"] for f in failures for d in f["diffs"])
     total = sum(len(f["diffs"]) for f in failures)
-    summary = {"turns": seen, "call_turns": calls, "tool_name_acc": round(names / max(calls, 1), 4),
-               "exact_args_acc": round(exact / max(calls, 1), 4), "wrong_args_turns": len(failures),
+    summary = {"turns": len(items), "call_turns": len(calls), "tool_name_acc": round(names / max(len(calls), 1), 4),
+               "exact_args_acc": round(exact / max(len(calls), 1), 4), "wrong_args_turns": len(failures),
                "wrong_leaves": total, "wrong_leaves_gold_in_prompt": copied,
                "by_argument": dict(per_key.most_common(15))}
     return summary, failures

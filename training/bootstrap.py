@@ -159,12 +159,14 @@ class Bootstrap:
                 stale.unlink(missing_ok=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(inputs)
-        capture = "forced" if source == "teacher" else "generated"
         window = max(stage.seq_len for stage in load_role_config(self._config(student)).training.seq_len)
-        build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, k=KD_TOP_K,
-                     capture=capture, sampling_temperature=0.0 if capture == "generated" else None, limit=limit,
-                     teacher_dtype="bfloat16", progress=self.progress, max_len=window,
-                     keep_all=capture == "generated", max_tokens=DRAFT_MAX_TOKENS)
+        common = {"k": KD_TOP_K, "limit": limit, "teacher_dtype": "bfloat16", "progress": self.progress,
+                  "max_len": window}
+        if source == "teacher":  # scores the dataset's own turns
+            build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="forced", **common)
+        else:  # writes its own greedy turns
+            build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="generated",
+                         sampling_temperature=0.0, keep_all=True, max_tokens=DRAFT_MAX_TOKENS, **common)
 
     def _tokenizer(self) -> None:
         texts = (row["prompt_text"] + row["teacher_text"] for _, row in iter_rows(self.raw))

@@ -20,11 +20,9 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
-from modeling.chat import render_messages
-from modeling.generate import generate_batch
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
-from training.toolcall_eval import EVAL_BATCH, turns
+from training.toolcall_eval import decode_greedy, heldout_prompts
 
 
 @torch.inference_mode()
@@ -32,20 +30,8 @@ def worker_trajectories(worker: Transformer, tok: KSTokenizer, rows: Iterable[di
                         max_turns: int = 200, max_new_tokens: int = 96) -> list[tuple[list[int], list[int]]]:
     """The worker's greedy continuation of every assistant turn of `rows` (gold history as context),
     the end token included when reached."""
-    prompts: list[list[int]] = []
-    for row in rows:
-        for index, _ in turns(row):
-            if len(prompts) >= max_turns:
-                break
-            prompt = tok.encode(render_messages(row["messages"][:index], tools, add_generation_prompt=True))
-            if len(prompt) + max_new_tokens <= worker.config.max_seq_len:
-                prompts.append(prompt)
-    out: list[tuple[list[int], list[int]]] = []
-    for b in range(0, len(prompts), EVAL_BATCH):
-        chunk = prompts[b:b + EVAL_BATCH]
-        for prompt, (ids, stop) in zip(chunk, generate_batch(worker, chunk, max_new_tokens, {tok.end_id}), strict=True):
-            out.append((prompt, ids if stop is None else [*ids, stop]))
-    return out
+    prompts = [p for *_, p in heldout_prompts(tok, rows, tools, max_turns, max_new_tokens, worker.config.max_seq_len)]
+    return list(zip(prompts, decode_greedy(worker, prompts, max_new_tokens, tok.end_id), strict=True))
 
 
 @torch.inference_mode()

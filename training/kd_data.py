@@ -24,7 +24,7 @@ import torch
 
 from modeling.tokenizer import KSTokenizer
 from training.data.jsonl import DataError
-from training.data.kd_mix import kd_prompt, kd_sequence, load_kd_mix
+from training.data.kd_mix import kd_prompt, kd_sequence, read_kd_mix
 from training.losses import process_weights
 from training.sft_data import IGNORE, Example, dataset_fingerprint, is_heldout
 
@@ -40,24 +40,17 @@ class KDExample(Example):
 
 def to_kd_example(record: dict[str, Any], header: dict[str, Any], tok: KSTokenizer,
                   encoded: tuple[list[int], list[int]] | None = None) -> KDExample:
-    """The record's training example; `encoded` is its (prompt ids, target ids) when already made."""
+    """The training example of a record that kd_mix validated; `encoded` is its (prompt ids, target ids)
+    when already made."""
     prompt, target = encoded or kd_sequence(record, header, tok)
     p = len(prompt)
     spans = {kind: [(p + s, p + e) for s, e in record["spans"].get(kind, ())] for kind in SPAN_KINDS}
     ex = KDExample(record["id"], prompt + target, [IGNORE] * p + target, spans, p)
     topk = record.get("teacher_topk")
-    if header["mode"] == "token" and topk is not None:
+    if header["mode"] == "token" and topk is not None:  # validated by kd_mix (rows, width, vocabulary)
         k = min(header["k"], tok.vocab_size)
-        try:
-            top_ids = torch.as_tensor(topk["ids"], dtype=torch.int32).view(-1, k)
-            top_lps = torch.as_tensor(topk["logprobs"], dtype=torch.float32).view(-1, k)
-        except (RuntimeError, ValueError, TypeError) as exc:
-            raise DataError(f"record {record['id']}: teacher_topk rows are not {k} wide ({exc})") from None
-        if len(top_ids) != len(target) or len(top_lps) != len(target):
-            raise DataError(f"record {record['id']}: {len(top_ids)} top-k rows for {len(target)} teacher_text tokens "
-                            "(made with another tokenizer?)")
-        if int(top_ids.max()) >= tok.vocab_size or int(top_ids.min()) < 0:
-            raise DataError(f"record {record['id']}: teacher_topk ids outside the student vocabulary")
+        top_ids = torch.as_tensor(topk["ids"], dtype=torch.int32).view(-1, k)
+        top_lps = torch.as_tensor(topk["logprobs"], dtype=torch.float32).view(-1, k)
         ex.topk = [(p, top_ids, top_lps)]
     return ex
 
@@ -100,13 +93,13 @@ class KDData:
 
     @classmethod
     def load(cls, path: Path, tok: KSTokenizer, max_len: int, heldout_fraction: float = 0.1) -> KDData:
-        # validated: tokenizer, format, one top-k row per target token; top-k already as tensors
-        header, records = load_kd_mix(path, tok, tensors=True)
-        kept = [r for r in records if not is_heldout(str(r.get("sample_id", "")), heldout_fraction)]
-        prompts = tok.encode_batch([kd_prompt(r, header) for r in kept])
-        targets = tok.encode_batch([r["teacher_text"] for r in kept])
+        # validated (tokenizer, format, one top-k row per target token), top-k as tensors, text encoded
+        header, records, text_ids = read_kd_mix(path, tok)
+        kept = [(r, ids) for r, ids in zip(records, text_ids, strict=True)
+                if not is_heldout(str(r.get("sample_id", "")), heldout_fraction)]
+        prompts = tok.encode_batch([kd_prompt(r, header) for r, _ in kept])
         by_sample: dict[str, list[tuple[int, KDExample]]] = {}
-        for record, prompt, target in zip(kept, prompts, targets, strict=True):
+        for (record, target), prompt in zip(kept, prompts, strict=True):
             try:
                 ex = to_kd_example(record, header, tok, (prompt, target))
                 turn = int(record["turn"])

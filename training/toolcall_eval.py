@@ -13,6 +13,7 @@ evaluation harness's claim split and grounding (evaluation.scoring.answers, trai
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from evaluation.scoring.answers import integration_scores
@@ -94,30 +95,45 @@ def score_turn(text: str, gold: list[tuple[str, Any]]) -> dict[str, bool]:
 EVAL_BATCH = 32  # held-out turns decoded together
 
 
-def evaluate(model: Transformer, tok: KSTokenizer, rows: list[dict[str, Any]], tools: list[dict[str, Any]],
-             max_turns: int = 200, max_new_tokens: int = 160) -> dict[str, float]:
-    items: list[tuple[dict[str, Any], int, Any, list[int]]] = []  # (row, turn index, gold calls, prompt)
+def heldout_prompts(tok: KSTokenizer, rows: Iterable[dict[str, Any]], tools: list[dict[str, Any]], max_turns: int,
+                    max_new_tokens: int, max_seq_len: int) -> list[tuple[dict[str, Any], int, Any, list[int]]]:
+    """(row, turn index, gold calls, prompt ids) of the first `max_turns` assistant turns of `rows`
+    whose prompt leaves room for `max_new_tokens` in the context; the gold history is the prompt."""
+    items: list[tuple[dict[str, Any], int, Any, list[int]]] = []
     for row in rows:
         for index, gold in turns(row):
             if len(items) >= max_turns:
-                break
+                return items
             prompt = tok.encode(render_messages(row["messages"][:index], tools, add_generation_prompt=True))
-            if len(prompt) + max_new_tokens <= model.config.max_seq_len:
+            if len(prompt) + max_new_tokens <= max_seq_len:
                 items.append((row, index, gold, prompt))
+    return items
+
+
+def decode_greedy(model: Transformer, prompts: list[list[int]], max_new_tokens: int, end_id: int) -> list[list[int]]:
+    """Greedy continuations (the end token included when reached), `EVAL_BATCH` prompts per decode loop."""
+    out: list[list[int]] = []
+    for b in range(0, len(prompts), EVAL_BATCH):
+        for ids, stop in generate_batch(model, prompts[b:b + EVAL_BATCH], max_new_tokens, {end_id}):
+            out.append(ids if stop is None else [*ids, stop])
+    return out
+
+
+def evaluate(model: Transformer, tok: KSTokenizer, rows: list[dict[str, Any]], tools: list[dict[str, Any]],
+             max_turns: int = 200, max_new_tokens: int = 160) -> dict[str, float]:
+    items = heldout_prompts(tok, rows, tools, max_turns, max_new_tokens, model.config.max_seq_len)
     was_training = model.training
     model.eval()
     scores: list[dict[str, Any]] = []
     try:
-        for b in range(0, len(items), EVAL_BATCH):
-            batch = items[b:b + EVAL_BATCH]
-            outs = generate_batch(model, [prompt for *_, prompt in batch], max_new_tokens, {tok.end_id})
-            for (row, index, gold, _), (ids, stop) in zip(batch, outs, strict=True):
-                text = tok.decode(ids if stop is None else [*ids, stop])
-                score: dict[str, Any] = score_turn(text, gold)
-                if not gold and index == len(row["messages"]) - 1 and row.get("metadata", {}).get(
-                        "integration_claims"):
-                    score.update(score_integration(text, row, index))
-                scores.append(score)
+        outs = decode_greedy(model, [prompt for *_, prompt in items], max_new_tokens, tok.end_id)
+        for (row, index, gold, _), ids in zip(items, outs, strict=True):
+            text = tok.decode(ids)
+            score: dict[str, Any] = score_turn(text, gold)
+            if not gold and index == len(row["messages"]) - 1 and row.get("metadata", {}).get(
+                    "integration_claims"):
+                score.update(score_integration(text, row, index))
+            scores.append(score)
     finally:
         model.train(was_training)
     return summarize(scores)

@@ -784,11 +784,22 @@ def _len(x: Any) -> int | str:
     return len(x) if isinstance(x, list) else type(x).__name__
 
 
-def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer, tensors: bool = False
-                ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Read and validate a KD mix for the student's tokenizer: (header, records). DataError on bad input.
-    `tensors`: each record's teacher_topk comes as {"ids": int32 [n, k], "logprobs": float32 [n, k]}
-    (converted once, while validating) instead of nested lists."""
+def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read and validate a KD mix for the student's tokenizer: (header, records as in the file).
+    DataError on bad input."""
+    header, records, _ = _read(path, tokenizer, tensors=False)
+    return header, records
+
+
+def read_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer
+                ) -> tuple[dict[str, Any], list[dict[str, Any]], list[list[int]]]:
+    """`load_kd_mix` for training: each record's teacher_topk as {"ids": int32 [n, k], "logprobs":
+    float32 [n, k]} (converted once, while validating), and the token ids of every teacher_text."""
+    return _read(path, tokenizer, tensors=True)
+
+
+def _read(path: str | os.PathLike[str], tokenizer: KSTokenizer, tensors: bool
+          ) -> tuple[dict[str, Any], list[dict[str, Any]], list[list[int]]]:
     path = Path(path)
     header = read_header(path, required=HEADER_KEYS)
     if header["kind"] != KIND or header["version"] != VERSION:
@@ -802,10 +813,10 @@ def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer, tensors: b
     rows = list(iter_rows(path))
     texts = [row.get("teacher_text") for _, row in rows]
     encoded = iter(tokenizer.encode_batch([t for t in texts if isinstance(t, str)]))
-    records, seen = [], set()
+    records, seen, text_ids = [], set(), []
     for (lineno, row), text in zip(rows, texts, strict=True):
         try:
-            _, top = validate_record(row, header, tokenizer, next(encoded) if isinstance(text, str) else None)
+            ids, top = validate_record(row, header, tokenizer, next(encoded) if isinstance(text, str) else None)
         except (ValueError, TypeError, AttributeError) as exc:
             raise DataError(f"{path}:{lineno}: {exc}") from None
         if row["id"] in seen:
@@ -814,7 +825,8 @@ def load_kd_mix(path: str | os.PathLike[str], tokenizer: KSTokenizer, tensors: b
         if tensors and top is not None:
             row["teacher_topk"] = {"ids": top[0], "logprobs": top[1]}
         records.append(row)
-    return header, records
+        text_ids.append(ids)
+    return header, records, text_ids
 
 
 def stderr_is_tty() -> bool:

@@ -2,7 +2,7 @@
 
 It gives full logits, so it can do what an API cannot: score given text teacher-forced (`topk`),
 many sequences per forward, the LM head applied only at the positions that are targets.
-`generate` samples an assistant turn at a temperature (0 = greedy) with the KV cache.
+`generate_batch` writes assistant turns at a temperature (0 = greedy), many per decode loop, with the KV cache.
 """
 
 from __future__ import annotations
@@ -93,14 +93,10 @@ class LocalTeacher:
             out.append(per)
         return out
 
-    def generate(self, prompt: Sequence[int], max_new_tokens: int, temperature: float = 1.0,
-                 seed: int = 0) -> tuple[list[int], bool]:
-        """(generated ids without the end token, whether the end token was reached)."""
-        return self.generate_batch([prompt], max_new_tokens, temperature, [seed])[0]
-
     def generate_batch(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float = 1.0,
                        seeds: Sequence[int] | None = None) -> list[tuple[list[int], bool]]:
-        """`generate` for many prompts in one decode loop (row i sampled with seeds[i])."""
+        """Per prompt, (generated ids without the end token, whether the end token was reached): greedy
+        at temperature 0, else sampled with a generator seeded by seeds[i]; one decode loop for all."""
         threads = torch.get_num_threads()
         if len(prompts) == 1:
             torch.set_num_threads(1)  # one-token steps of one row: more threads only spin-wait

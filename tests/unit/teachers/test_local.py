@@ -90,11 +90,11 @@ def test_generate_matches_the_reference_greedy_loop(teacher: LocalTeacher, extra
     header, rows = extracted_rows
     full, turns = split_turns(rows[0], header["tools"], tokenizer)
     prompt = full[:turns[0].prompt_len]
-    ids, ended = teacher.generate(prompt, 24, temperature=0.0)
+    (ids, ended), = teacher.generate_batch([prompt], 24, temperature=0.0)
     ref = greedy(teacher.model, prompt, 24, {tokenizer.end_id})
     assert ids + [tokenizer.end_id] * ended == ref
-    a = teacher.generate(prompt, 24, temperature=1.0, seed=5)
-    assert a == teacher.generate(prompt, 24, temperature=1.0, seed=5)
+    a = teacher.generate_batch([prompt, prompt[:-3]], 24, temperature=1.0, seeds=[5, 6])
+    assert a[0] == teacher.generate_batch([prompt], 24, temperature=1.0, seeds=[5])[0]
     assert teacher.tokenizer_sha256 == tokenizer.sha256 and teacher.spec.startswith("local:")
 
 
