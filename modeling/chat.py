@@ -158,8 +158,17 @@ def render_sample(
     return prompt, full[len(prompt):]
 
 
-def parse_tool_calls(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Split generated assistant text into (content, [(name, arguments_json)])."""
+def parse_tool_calls(text: str, partial: bool = False) -> tuple[str, list[tuple[str, str]]]:
+    """Split generated assistant text into (content, [(name, arguments_json)]).
+
+    `partial` reads a cut-off text (max_tokens) as the service's token-level parser streams it: an
+    unterminated last call whose `<|tool_args|>` was written is a call with the arguments so far, and
+    nothing from an unterminated `<|tool_call|>` on is content."""
     calls = [(m.group(1), m.group(2)) for m in _TOOL_CALL_RE.finditer(text)]
     content = _TOOL_CALL_RE.sub("", text)
+    if partial and TOOL_CALL in content:
+        content, _, rest = content.partition(TOOL_CALL)
+        name, sep, arguments = rest.partition(TOOL_ARGS)
+        if sep:
+            calls.append((name, arguments))
     return content, calls

@@ -11,15 +11,18 @@ from collections.abc import Sequence
 
 import torch
 
+from modeling.constrained import Constraint, masked
 from modeling.model import Transformer
 
 
 @torch.inference_mode()
 def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new_tokens: int, stop_ids: set[int],
-                   temperature: float = 0.0, seeds: Sequence[int] | None = None) -> list[tuple[list[int], int | None]]:
+                   temperature: float = 0.0, seeds: Sequence[int] | None = None,
+                   constraints: Sequence[Constraint | None] | None = None) -> list[tuple[list[int], int | None]]:
     """Per prompt, (generated ids without the stop token, the stop token that ended it or None); greedy at
     temperature 0, else sampled from softmax(logits / temperature) with a generator seeded per row
-    (`seeds`), so a row's draws do not depend on the other rows."""
+    (`seeds`), so a row's draws do not depend on the other rows. `constraints` (one per prompt, None
+    for a free row) mask each row's logits before the choice, as the service's grammars do."""
     n = len(prompts)
     limits = [min(model.config.max_seq_len, len(p) + max_new_tokens) for p in prompts]
     out: list[list[int]] = [[] for _ in prompts]
@@ -43,11 +46,14 @@ def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new
         while live:
             tokens = torch.full((n, 1), model.config.pad_token_id, dtype=torch.long)
             for i in list(live):
+                row = logits[i] if constraints is None else masked(logits[i], constraints[i])
                 if gens is None:
-                    token = int(logits[i].argmax())
+                    token = int(row.argmax())
                 else:
-                    probs = torch.softmax(logits[i].float() / temperature, dim=-1)
+                    probs = torch.softmax(row.float() / temperature, dim=-1)
                     token = int(torch.multinomial(probs, 1, generator=gens[i]))
+                if constraints is not None and constraints[i] is not None:
+                    constraints[i].advance(token)
                 if token in stop_ids:
                     stops[i] = token
                     live.remove(i)
@@ -76,7 +82,8 @@ def _live(length: int, cache: int) -> int:
     return min(cache, -(-length // KV_BLOCK) * KV_BLOCK)
 
 
-def greedy(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int]) -> list[int]:
+def greedy(model: Transformer, prompt: list[int], max_new_tokens: int, stop_ids: set[int],
+           constraint: Constraint | None = None) -> list[int]:
     """Generated ids (the stop token included when reached) after `prompt`."""
-    ids, stop = generate_batch(model, [prompt], max_new_tokens, stop_ids)[0]
+    ids, stop = generate_batch(model, [prompt], max_new_tokens, stop_ids, constraints=[constraint])[0]
     return ids if stop is None else [*ids, stop]

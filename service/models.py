@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from modeling.chat import SPECIAL_TOKENS
+from modeling.constrained import Grammars
 from modeling.tokenizer import KSTokenizer
 from service.engine.backend import Backend, TorchBackend
-from service.engine.constrained import Grammars
 from service.engine.core import Engine
 from service.metrics import Metrics
 from service.settings import Settings
@@ -147,8 +147,9 @@ class ModelSet:
             ngram_max=s.ngram_max, ngram_min=s.ngram_min, observer=self.metrics.observer(role),
         )
         engine.start()
+        grammars = Grammars.for_tokenizer(tokenizer)
         special = {t: tokenizer.tk.token_to_id(t) for t in SPECIAL_TOKENS}
-        return ServedModel(role, engine, tokenizer, Grammars(tokenizer.token_bytes, special), special,
+        return ServedModel(role, engine, tokenizer, grammars, special,
                            read_manifest(root / role), int(time.time()))
 
     def resolve(self, name: str) -> str | None:

@@ -3,8 +3,10 @@
 The conversation is rendered with the chat template the service uses, decoded greedily with the KV
 cache (`modeling.generate.greedy`) to `<|end|>` or `max_tokens`, and split into text and tool calls
 by `modeling.chat.parse_tool_calls`. Greedy is temperature 0, so this runner takes no other
-temperature. The service constrains a started tool call to the registry's grammar; a trained model
-whose greedy output already fits the grammar gives the same tokens both ways.
+temperature. Like the service answering a request with `tools` and `tool_choice: "auto"` (what the
+OpenAI runner sends), a started tool call is constrained by `modeling.constrained` to a known tool
+name and arguments that validate against that tool's schema: at temperature 0 both give the same
+tokens.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from evaluation.runners.base import Decoding, RunnerError, ToolCall, Turn
 from modeling.chat import END, parse_tool_calls, render_messages
 from modeling.checkpoint import load_artifact
+from modeling.constrained import ConstraintError, ConstraintSpec, Grammars, ToolSpec
 from modeling.generate import greedy
 from modeling.tokenizer import KSTokenizer
 
@@ -26,6 +29,7 @@ class LocalRunner:
     def __init__(self, checkpoint: Path):
         self.model, _ = load_artifact(checkpoint)
         self.tok = KSTokenizer.load(checkpoint)
+        self.grammars = Grammars.for_tokenizer(self.tok)
         self.lock = threading.Lock()  # one model, one KV cache: turns run one at a time
 
     def turn(self, messages: list[dict], tools: list[dict], decoding: Decoding) -> Turn:
@@ -36,11 +40,19 @@ class LocalRunner:
         if len(prompt) >= self.model.config.max_seq_len:
             raise RunnerError(f"prompt of {len(prompt)} tokens exceeds the model's context "
                               f"({self.model.config.max_seq_len})")
+        constraint = None
+        if tools:
+            specs = tuple(ToolSpec(t["function"]["name"], t["function"].get("parameters") or {"type": "object"})
+                          for t in tools)
+            try:
+                constraint = self.grammars.compile(ConstraintSpec("tools", tools=specs, mode="auto"))()
+            except ConstraintError as exc:
+                raise RunnerError(str(exc)) from None
         with self.lock:
-            out = greedy(self.model, prompt, decoding.max_tokens, {self.tok.end_id})
+            out = greedy(self.model, prompt, decoding.max_tokens, {self.tok.end_id}, constraint)
         finished = bool(out) and out[-1] == self.tok.end_id
         text = self.tok.decode(out[:-1] if finished else out)
-        content, raw_calls = parse_tool_calls(text.removesuffix(END))
+        content, raw_calls = parse_tool_calls(text.removesuffix(END), partial=not finished)
         calls = [ToolCall(name, args) for name, args in raw_calls]
         reason = ("tool_calls" if calls else "stop") if finished else "length"
         e2e = time.perf_counter() - started

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.engine.params import ConstraintSpec, SamplingParams, ToolSpec
+from modeling.constrained import ConstraintSpec, ToolSpec
+from service.engine.params import SamplingParams
 
 log = logging.getLogger(__name__)
 

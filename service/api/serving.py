@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Request as HttpRequest
 
 from modeling.chat import ChatFormatError, render_messages
+from modeling.constrained import ConstraintError
 from service.api.errors import ApiError
 from service.api.protocol import (
     AssistantMessage,
@@ -44,7 +45,6 @@ from service.api.protocol import (
     new_id,
     now,
 )
-from service.engine.constrained import ConstraintError
 from service.engine.core import Engine, QueueFullError, Request
 from service.engine.detokenize import ChoiceDecoder, ChoiceDelta
 from service.engine.params import GenerationParams, StepOutput, TokenLogprobs

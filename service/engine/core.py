@@ -25,8 +25,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from modeling.constrained import Constraint, masked
 from service.engine.backend import Backend
-from service.engine.constrained import Constraint, masked
 from service.engine.params import GenerationParams, StepOutput, TokenLogprobs
 from service.engine.sampling import make_generator, sample, target_probs, token_logprobs
 from service.engine.speculative import AdaptiveGamma, ngram_propose, speculative_tokens

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from service.engine.constrained import Constraint
+    from modeling.constrained import Constraint
 
 GREEDY_EPS = 1e-5  # temperatures at or below this mean argmax
 
@@ -31,28 +31,6 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature <= GREEDY_EPS
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    parameters: dict[str, Any]  # JSON Schema of the arguments object
-
-
-@dataclass(frozen=True)
-class ConstraintSpec:
-    """What constrained decoding enforces: a JSON document, or the tool-call structure.
-
-    kind "json": the whole output is one JSON value (schema None = any JSON object).
-    kind "tools": tool_choice `mode` over `tools` (auto: free text, but a started call is
-    well-formed; required/named: one or more calls and nothing else; none: no call at all).
-    """
-
-    kind: Literal["json", "tools"]
-    schema: dict[str, Any] | None = None
-    tools: tuple[ToolSpec, ...] = ()
-    mode: Literal["auto", "required", "named", "none"] = "auto"
-    parallel: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ handling and the whole multi-turn harness.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -47,12 +48,21 @@ def artifacts(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     torch.manual_seed(3)
     model = Transformer(config.model).eval()
     tok = KSTokenizer.load(dataset_dir / "tokenizer")
+    assert tok.tk.token_to_id(TOOL_CALL) == SPECIAL_TOKENS.index(TOOL_CALL)
     with torch.no_grad():
         model.lm_head.weight.mul_(12.0)
+        caller = model.lm_head.weight.clone()
         for t in (TOOL_CALL, TOOL_ARGS, TOOL_CALL_END):
             model.lm_head.weight[SPECIAL_TOKENS.index(t)] = 0.0
-        assert tok.tk.token_to_id(TOOL_CALL) == SPECIAL_TOKENS.index(TOOL_CALL)
     save_artifact(root / "worker", model, config, tokenizer_dir=dataset_dir / "tokenizer")
+    # "teacher": the same weights but a head that starts tool calls, so both runners decode the
+    # grammar-constrained tool names and arguments (the random weights alone would write neither)
+    with torch.no_grad():
+        caller[SPECIAL_TOKENS.index(TOOL_CALL)] = 0.0
+        model.lm_head.weight.copy_(caller)
+        model.lm_head.weight[SPECIAL_TOKENS.index(TOOL_CALL)] += 50.0 * model.model.norm.weight
+    save_artifact(root / "teacher", model, parse_role_config({**CONFIG, "role": "teacher"}),
+                  tokenizer_dir=dataset_dir / "tokenizer")
     return root
 
 
@@ -62,7 +72,7 @@ def service(artifacts: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "kimi_student.cli", "serve", "--artifacts", str(artifacts), "--port", str(port),
-           "--models", "worker", "--log-level", "warning"]
+           "--models", "worker,teacher", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -83,8 +93,11 @@ def service(artifacts: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.parametrize("role", ["worker", "teacher"])
 def test_service_and_local_runner_agree(tmp_path: Path, service: str, artifacts: Path, raw_rows,
-                                        dataset_dir: Path) -> None:
+                                        dataset_dir: Path, role: str) -> None:
+    """Identical results at temperature 0; the teacher model calls tools, so it also checks that both
+    runners constrain a started call the same way."""
     header, rows = raw_rows
     picked = [r for r in rows if r["metadata"]["kind"] == "normal"][:3]
     picked += [next(r for r in rows if r["metadata"]["expected_behaviour"] == "decline")]
@@ -96,10 +109,12 @@ def test_service_and_local_runner_agree(tmp_path: Path, service: str, artifacts:
                           fixtures=dataset_dir / "fixtures", html=tmp_path / f"{name}.html", decoding=decoding,
                           concurrency=2)
 
-    http = OpenAIHTTPRunner(service, "worker", retries=1)
+    http = OpenAIHTTPRunner(service, role, retries=1)
     report = run(cfg("http"), http, default_registry())
     http.close()
-    run(cfg("local"), LocalRunner(artifacts / "worker"), default_registry())
+    run(cfg("local"), LocalRunner(artifacts / role), default_registry())
     assert report["summary"]["item_errors"] == 0 and report["summary"]["total"] == 4
     assert report["speed"]["ttft_s_p50"] is not None and report["speed"]["completion_tokens"] > 0
     assert (tmp_path / "http.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    items = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    assert all(bool(item["calls"]) == (role == "teacher") for item in items)

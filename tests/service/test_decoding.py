@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from modeling.chat import SPECIAL_TOKENS, TOOL_ARGS, TOOL_CALL, TOOL_CALL_END
+from modeling.constrained import NEG_INF, ConstraintError, ConstraintSpec, Grammars, ToolSpec
 from service.api.protocol import ChatCompletionRequest
-from service.engine.constrained import NEG_INF, ConstraintError, Grammars
 from service.engine.detokenize import ChoiceDecoder, StopMatcher
-from service.engine.params import ConstraintSpec, ToolSpec
 
 SCHEMA = {"type": "object", "properties": {"path": {"type": "string", "maxLength": 8},
                                            "n": {"type": "integer", "minimum": 0, "maximum": 99}},
@@ -25,8 +24,8 @@ def special(tokenizer):
 
 
 @pytest.fixture(scope="module")
-def grammars(tokenizer, special):
-    return Grammars(tokenizer.token_bytes, special)
+def grammars(tokenizer):
+    return Grammars.for_tokenizer(tokenizer)
 
 
 def random_walk(constraint, vocab: int, seed: int, steps: int = 300) -> list[int]:

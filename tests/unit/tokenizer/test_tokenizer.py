@@ -59,6 +59,14 @@ def test_prompt_and_teacher_text_split_at_the_first_assistant_turn():
     assert content == "" and calls == [("web.search", '{"q":"retry"}')]
 
 
+def test_a_cut_off_call_is_read_as_the_service_streams_it():
+    done = '<|tool_call|>a<|tool_args|>{"q":1}<|/tool_call|>'
+    assert parse_tool_calls(f'hi{done}<|tool_call|>b<|tool_args|>{{"q', partial=True) == (
+        "hi", [("a", '{"q":1}'), ("b", '{"q')])
+    assert parse_tool_calls("hi<|tool_call|>web.se", partial=True) == ("hi", [])  # no arguments yet: no call
+    assert parse_tool_calls("hi<|tool_call|>web.se") == ("hi<|tool_call|>web.se", [])  # finished text: as is
+
+
 def test_bad_messages_are_rejected():
     with pytest.raises(ChatFormatError, match="unknown message role"):
         render_messages([{"role": "wizard", "content": "x"}])

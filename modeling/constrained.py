@@ -16,16 +16,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import xgrammar as xgr
 from torch import Tensor
 
 from modeling.chat import END, SPECIAL_TOKENS, TOOL_ARGS, TOOL_CALL, TOOL_CALL_END
-from service.engine.params import ConstraintSpec
+from modeling.tokenizer import KSTokenizer
 
 NEG_INF = float("-inf")
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    parameters: dict[str, Any]  # JSON Schema of the arguments object
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """What constrained decoding enforces: a JSON document, or the tool-call structure.
+
+    kind "json": the whole output is one JSON value (schema None = any JSON object).
+    kind "tools": tool_choice `mode` over `tools` (auto: free text, but a started call is
+    well-formed; required/named: one or more calls and nothing else; none: no call at all).
+    """
+
+    kind: Literal["json", "tools"]
+    schema: dict[str, Any] | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    mode: Literal["auto", "required", "named", "none"] = "auto"
+    parallel: bool = True
 
 
 class ConstraintError(ValueError):
@@ -164,6 +187,10 @@ class Grammars:
         self.compiler = xgr.GrammarCompiler(info)
         self.special_ids = sorted(special)
         self.control_ids = [i for i, b in enumerate(encoded) if any(c < 0x20 for c in b)]
+
+    @classmethod
+    def for_tokenizer(cls, tok: KSTokenizer) -> Grammars:
+        return cls(tok.token_bytes, {t: tok.tk.token_to_id(t) for t in SPECIAL_TOKENS})
 
     def segment(self, grammar: xgr.CompiledGrammar, closer: int) -> Segment:
         banned = [i for i in self.special_ids if i != closer] + self.control_ids
