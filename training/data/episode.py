@@ -47,8 +47,7 @@ class Episode:
 
     def call(self, *calls: tuple[str, dict[str, Any]], note: str = "") -> list[dict[str, Any]]:
         """Run one assistant turn of (parallel) calls; returns their results."""
-        order = self.world.registry.in_schema_order
-        made = [ToolCall(name, order(name, args), self.world.call(name, args)) for name, args in calls]
+        made = [ToolCall(name, args, self.world.call(name, args)) for name, args in calls]
         self.turns.append(Turn(note, made))
         return [c.result for c in made]
 

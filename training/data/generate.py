@@ -29,7 +29,7 @@ from training.data.text import clean
 from training.data.tools import ToolRegistry, default_registry
 from training.data.world import MODULES, World, stable_rng
 
-DATASET_VERSION = "2.1.0"  # 2.1: tool-call arguments in schema property order
+DATASET_VERSION = "2.0.0"
 SHARES = {"control": 0.10, "adversarial": 0.03, "long_context": 0.03, "negative_control": 0.03}
 MULTILINGUAL_SHARE = 0.075
 PII_SHARE = 0.03  # normal prompts that carry contact details, which the pipeline must redact

@@ -113,26 +113,8 @@ class ToolRegistry:
                 out[key] = _strip_none(value)
         return tool.name, out
 
-    def in_schema_order(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """`arguments` with every object's keys in its schema's `properties` order (others after, as
-        given). Training text writes arguments so: constrained decoding (xgrammar) admits an
-        object's properties in schema order only, so a model trained on another order would be
-        forced off its own choice at serving time."""
-        tool = self.resolve(name)
-        return dict(arguments) if tool is None else _schema_order(arguments, tool.parameters)
-
     def fixture_key(self, name: str, arguments: Mapping[str, Any]) -> str:
         return canonical_json(self.normalize(name, arguments)[1])
-
-
-def _schema_order(value: Any, schema: Mapping[str, Any]) -> Any:
-    if isinstance(value, Mapping):
-        props = schema.get("properties") or {}
-        keys = [k for k in props if k in value] + [k for k in value if k not in props]
-        return {k: _schema_order(value[k], props.get(k) or {}) for k in keys}
-    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        return [_schema_order(v, schema["items"]) for v in value]
-    return value
 
 
 def _strip_none(value: Any) -> Any:

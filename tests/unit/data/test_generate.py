@@ -110,17 +110,3 @@ def test_locale_probes_format_numbers_for_their_language(raw_rows):
     assert probes and all(r["metadata"]["lang"] in ("es", "de", "fr") for r in probes)
     decimals = [c for r in probes for c in r["metadata"]["integration_claims"] if "," in c or "." in c]
     assert decimals, "a locale probe should show a decimal comma or a thousands separator"
-
-
-def test_tool_call_arguments_follow_the_schema_order(raw_rows):
-    """Constrained decoding admits properties in schema order only: the training text must use it."""
-    _, rows = raw_rows
-    reg, seen = default_registry(), 0
-    for row in rows:
-        for message in row["messages"]:
-            for call in message.get("tool_calls") or []:
-                name, raw = call["function"]["name"], call["function"]["arguments"]
-                args = json.loads(raw)
-                assert json.dumps(reg.in_schema_order(name, args), ensure_ascii=False, separators=(",", ":")) == raw
-                seen += isinstance(args.get("filters"), dict) and len(args["filters"]) == 2
-    assert seen, "no call with both filters to check"

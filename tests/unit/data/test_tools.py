@@ -62,12 +62,3 @@ def test_fingerprint_is_stable_and_tracks_schema_changes(tmp_path: Path):
     spec["parameters"]["properties"]["top_k"]["maximum"] = 20
     (copy / "web.search.json").write_text(json.dumps(spec))
     assert ToolRegistry.load(copy).sha256 != default_registry().sha256
-
-
-def test_arguments_are_put_in_schema_order_at_every_level():
-    reg = default_registry()
-    args = {"filters": {"kind": "doc", "lang": "en"}, "extra": 1, "top_k": 2, "q": "x"}
-    ordered = reg.in_schema_order("web_search", args)  # an alias resolves to the tool
-    assert list(ordered) == ["q", "top_k", "filters", "extra"]  # unknown keys last, as given
-    assert list(ordered["filters"]) == ["lang", "kind"] and ordered == args
-    assert reg.in_schema_order("no.such.tool", {"b": 1, "a": 2}) == {"b": 1, "a": 2}
