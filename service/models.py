@@ -58,15 +58,14 @@ class ModelSet:
         self._thread: threading.Thread | None = None
 
     def check(self) -> None:
-        """Fail fast: no servable artifact, a drafter whose tokenizer differs from the worker's, or (with
-        --backend onnx) a missing or stale ONNX export."""
+        """Fail fast: no servable artifact, a drafter whose tokenizer differs from the worker's, or (for a
+        role on the onnx backend) a missing or stale ONNX export."""
         root = self.settings.artifacts
         if not self.roles and self.settings.models:  # KS_MODELS= (empty): the CAWS endpoints only
             raise SetupError(f"no model artifacts under {root}/ (looked for {self.settings.models}); "
                              "run `kimi-student bootstrap --profile toy` first")
         self._check_drafter()
-        if self.settings.backend == "onnx":
-            self._check_onnx_exports()
+        self._check_onnx_exports()
 
     def onnx_dir(self, role: str) -> Path:
         return (self.settings.onnx_dir or self.settings.artifacts / "onnx") / role
@@ -75,14 +74,16 @@ class ModelSet:
         from conversion.source import EXPORTED_ROLES
         from service.engine.onnx_backend import StaleExportError, check_export
 
-        root = self.settings.artifacts
-        skipped = [r for r in self.roles if r not in EXPORTED_ROLES]
+        root, onnx = self.settings.artifacts, self.settings.backend_for
+        skipped = [r for r in self.roles if onnx(r) == "onnx" and r not in EXPORTED_ROLES]
         if skipped:
             log.warning("--backend onnx: not serving %s (not exported to ONNX)", skipped)
-            self.roles = [r for r in self.roles if r in EXPORTED_ROLES]
+            self.roles = [r for r in self.roles if r not in skipped]
         speculating = self.speculative == "draft" and "worker" in self.roles
         drafter = ["drafter"] if speculating and "drafter" not in self.roles else []
         for role in self.roles + drafter:
+            if onnx(role) != "onnx":
+                continue
             try:
                 check_export(self.onnx_dir(role), read_manifest(root / role))
             except StaleExportError as exc:
@@ -91,7 +92,7 @@ class ModelSet:
 
     def backend(self, role: str) -> Backend:
         root = self.settings.artifacts
-        if self.settings.backend == "onnx":
+        if self.settings.backend_for(role) == "onnx":
             from service.engine.onnx_backend import OnnxBackend
 
             return OnnxBackend.from_export(self.onnx_dir(role), read_manifest(root / role), self.settings.torch_threads)

@@ -10,6 +10,28 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROLES = ("worker", "judge", "drafter", "teacher")
+BACKENDS = ("torch", "onnx")
+
+
+def parse_backends(spec: str) -> tuple[str, dict[str, str]]:
+    """`--backend`: one backend for every role (`onnx`), or per role with an optional default
+    (`torch,drafter=onnx`, `worker=onnx,drafter=onnx`); returns (default, {role: backend})."""
+    default, per_role = "torch", {}
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    if not items:
+        raise ValueError("backend is empty; use torch, onnx, or role=backend pairs")
+    for item in items:
+        role, sep, name = item.rpartition("=")
+        role, name = role.strip(), name.strip()
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r} in {spec!r}; choose from {', '.join(BACKENDS)}")
+        if not sep:
+            default = name
+        elif role not in ROLES:
+            raise ValueError(f"unknown role {role!r} in {spec!r}; roles are {', '.join(ROLES)}")
+        else:
+            per_role[role] = name
+    return default, per_role
 
 
 def is_loopback(host: str) -> bool:
@@ -27,7 +49,8 @@ class Settings(BaseSettings):
     artifacts: Path = Path("artifacts")
     # Roles served as /v1 models when their artifact exists (artifacts/<role>/manifest.json).
     models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROLES))  # KS_MODELS=worker,judge
-    backend: Literal["torch", "onnx"] = "torch"
+    # One backend for every role ("onnx"), or per role: "torch,drafter=onnx" (parse_backends).
+    backend: str = "torch"
     # ONNX exports (`kimi-student export onnx`), one directory per role; default <artifacts>/onnx/<role>.
     onnx_dir: Path | None = None
     # Speculative decoding of the worker: with the drafter, n-gram prompt lookup, or off.
@@ -72,6 +95,16 @@ class Settings(BaseSettings):
         if self.auth == "off" and not is_loopback(self.host):
             raise ValueError(f"auth off is only allowed on a loopback bind, not host {self.host!r}")
         return self
+
+    def backend_for(self, role: str) -> str:
+        default, per_role = parse_backends(self.backend)
+        return per_role.get(role, default)
+
+    @field_validator("backend")
+    @classmethod
+    def _backends(cls, value: str) -> str:
+        parse_backends(value)
+        return value
 
     @field_validator("models", mode="before")
     @classmethod

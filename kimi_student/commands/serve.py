@@ -15,8 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--artifacts", type=Path, help="directory holding worker/, drafter/, judge/, teacher/")
     p.add_argument("--models", help="comma-separated roles to serve when present (default all four)")
-    p.add_argument("--backend", choices=["torch", "onnx"],
-                   help="model backend: torch (default) or onnx (onnxruntime over `kimi-student export onnx` graphs)")
+    p.add_argument("--backend", help="model backend: torch (default) or onnx (onnxruntime over `kimi-student "
+                                      "export onnx` graphs), for every role or per role: torch,drafter=onnx")
     p.add_argument("--onnx-dir", type=Path, help="ONNX exports, one directory per role (default <artifacts>/onnx)")
     p.add_argument("--speculative", choices=["draft", "ngram", "off"],
                    help="speculative decoding of the worker: with the drafter (default), n-gram lookup, or off")

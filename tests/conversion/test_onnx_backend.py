@@ -72,6 +72,28 @@ def test_onnx_greedy_equals_torch_on_20_prompts(onnx_artifacts: Path, speculativ
     assert all(len(v) == 40 for v in actual.values())
 
 
+def test_a_torch_worker_speculates_with_an_onnx_drafter(onnx_artifacts: Path) -> None:
+    """Per-role backends (`--backend torch,drafter=onnx`): the same tokens as torch for both."""
+    ps = prompts(12)
+    torch_worker, torch_drafter = backends(onnx_artifacts, "torch")
+    _, onnx_drafter = backends(onnx_artifacts, "onnx")
+    assert greedy(torch_worker, onnx_drafter, "draft", ps) == greedy(torch_worker, torch_drafter, "draft", ps)
+
+
+def test_the_service_builds_each_role_on_its_own_backend(onnx_artifacts: Path, tmp_path: Path) -> None:
+    settings = Settings(artifacts=onnx_artifacts, backend="torch,drafter=onnx", models=["worker", "drafter"])
+    models = ModelSet(settings, metrics=None)
+    models.check()  # only the drafter's export is checked
+    assert isinstance(models.backend("worker"), TorchBackend)
+    assert isinstance(models.backend("drafter"), OnnxBackend)
+    root = tmp_path / "artifacts"
+    shutil.copytree(onnx_artifacts, root)
+    shutil.rmtree(root / "onnx" / "worker")  # the worker stays on torch: no export needed
+    ModelSet(Settings(artifacts=root, backend="torch,drafter=onnx", models=["worker"]), metrics=None).check()
+    with pytest.raises(SetupError, match="no ONNX export"):
+        ModelSet(Settings(artifacts=root, backend="worker=onnx", models=["worker"]), metrics=None).check()
+
+
 def test_prefill_and_copy_row_match_torch(onnx_artifacts: Path) -> None:
     torch_worker, _ = backends(onnx_artifacts, "torch")
     onnx_worker, _ = backends(onnx_artifacts, "onnx")

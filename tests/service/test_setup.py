@@ -61,3 +61,16 @@ def test_settings_from_environment(monkeypatch) -> None:
     assert (s.port, s.models, s.speculative) == (9123, ["worker", "judge"], "off")
     with pytest.raises(ValueError):
         Settings(models=["wizard"])
+
+
+def test_backend_for_every_role_or_per_role(monkeypatch) -> None:
+    assert [Settings(backend="onnx").backend_for(r) for r in ("worker", "judge")] == ["onnx", "onnx"]
+    s = Settings(backend="torch, drafter=onnx")
+    assert (s.backend_for("worker"), s.backend_for("drafter")) == ("torch", "onnx")
+    monkeypatch.setenv("KS_BACKEND", "worker=onnx,drafter=onnx")
+    env = Settings()
+    assert (env.backend_for("worker"), env.backend_for("drafter"), env.backend_for("judge")) == ("onnx", "onnx", "torch")
+    for bad, reason in (("coreml", "unknown backend"), ("wizard=onnx", "unknown role"), ("drafter=", "unknown backend"),
+                        (" , ", "empty")):
+        with pytest.raises(ValueError, match=reason):
+            Settings(backend=bad)
