@@ -21,9 +21,12 @@ from pathlib import Path
 import torch
 
 from modeling.tokenizer import KSTokenizer
-from service.engine.backend import TorchBackend
+from service.engine.backend import Backend, TorchBackend
 from service.engine.core import Engine, Request
+from service.engine.onnx_backend import OnnxBackend
 from service.engine.params import GenerationParams, SamplingParams
+from service.models import read_manifest
+from service.settings import parse_backends
 from training.data import generate
 from training.data.jsonl import iter_rows
 
@@ -74,7 +77,7 @@ def hf_generate(artifacts: Path, prompts: list[list[int]], max_tokens: int, end_
     return {"tokens": tokens, "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 1)}
 
 
-def ttft_p50(worker: TorchBackend, prompt: list[int], end_id: int, repeats: int = 10) -> float:
+def ttft_p50(worker: Backend, prompt: list[int], end_id: int, repeats: int = 10) -> float:
     engine = Engine(worker, end_id=end_id, max_num_seqs=1)
     times = []
     for i in range(repeats):
@@ -95,17 +98,28 @@ def main() -> None:
     ap.add_argument("--gamma", type=int, default=4)
     ap.add_argument("--seed", type=int, default=9001, help="dataset seed of the held-out prompts")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--backend", default="torch",
+                    help="as `serve --backend`: torch, onnx, or per role (torch,drafter=onnx); onnx reads "
+                         "<artifacts>/onnx/<role> (`kimi-student export onnx`)")
     ap.add_argument("--record", action="store_true", help="append the results to docs/benchmarks.md")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     tok = KSTokenizer.load(args.artifacts / "worker")
-    worker = TorchBackend.from_artifact(args.artifacts / "worker", role="worker")
-    drafter = TorchBackend.from_artifact(args.artifacts / "drafter", role="drafter")
+    default, per_role = parse_backends(args.backend)
+
+    def backend(role: str) -> Backend:
+        if per_role.get(role, default) == "onnx":
+            return OnnxBackend.from_export(args.artifacts / "onnx" / role, read_manifest(args.artifacts / role),
+                                           args.threads or torch.get_num_threads())
+        return TorchBackend.from_artifact(args.artifacts / role, role=role)
+
+    worker, drafter = backend("worker"), backend("drafter")
     prompts = held_out_prompts(tok, args.prompts, args.seed)
     end = tok.end_id
     r: dict = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-               "prompts": len(prompts), "max_tokens": args.max_tokens, "gamma": args.gamma}
+               "prompts": len(prompts), "max_tokens": args.max_tokens, "gamma": args.gamma,
+               "backend": {r: per_role.get(r, default) for r in ("worker", "drafter")}}
 
     def engine(spec: str, rows: int = 1) -> Engine:
         return Engine(worker, end_id=end, max_num_seqs=rows, max_queue=len(prompts), speculative=spec,

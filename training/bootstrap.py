@@ -3,7 +3,8 @@
 data -> tokenizer -> extract -> verify -> teacher -> kd (the teacher's top-k over the training
 turns) -> worker (the teacher pruned to the worker's width, then distilled from the KD mix) ->
 drafter-data (the worker's own greedy turns with its top-k) -> drafter (the worker pruned, distilled
-on them; its evaluation is speculative acceptance against the worker), into `<artifacts>/`. Each
+on them; its evaluation is speculative acceptance against the worker) -> judge (CAWS scenarios the
+arbiter labels, pairwise ranking + clause heads on the same tokenizer), into `<artifacts>/`. Each
 step records the hashes of its inputs and outputs in `<artifacts>/bootstrap.json`; a step whose
 inputs and outputs are unchanged is skipped, so a second run (or a run after a crash) only does what
 is missing.
@@ -28,6 +29,8 @@ from modeling.tokenizer import save_tokenizer, train_tokenizer
 from training.data import extract, gates, generate
 from training.data.jsonl import DataError, iter_rows
 from training.data.kd_mix import build_kd_mix
+from training.judge.pairs import PAIRS_VERSION
+from training.judge.trainer import train_judge
 from training.trainer import TrainJob, train
 
 
@@ -37,14 +40,16 @@ class Profile:
     vocab_size: int
     eval_turns: int  # held-out assistant turns decoded per evaluation
     drafter_samples: int  # training conversations whose turns the worker writes for the drafter
+    judge_scenarios: int  # CAWS scenarios behind the judge's pairs (80/10/10 train/val/test)
     seed: int = 42
 
 
 PROFILES = {
-    "tiny": Profile(total=240, vocab_size=512, eval_turns=20, drafter_samples=40),
-    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150, drafter_samples=1000),
+    "tiny": Profile(total=240, vocab_size=512, eval_turns=20, drafter_samples=40, judge_scenarios=40),
+    "toy": Profile(total=10000, vocab_size=2048, eval_turns=150, drafter_samples=1000, judge_scenarios=1500),
 }
-STEPS = 9
+STEPS = 10
+JUDGE_SEED = 0  # seed of the judge's scenarios
 KD_TOP_K = 20
 DRAFT_MAX_TOKENS = 192  # longest turn the worker writes for the drafter (the toy's turns end well before)
 
@@ -128,8 +133,14 @@ class Bootstrap:
         self._step(9, "drafter", drafter_in, self.root / "drafter",
                    lambda: self._train("drafter", drafter_in, self.drafter_mix, self.root / "worker",
                                        draft_for=self.root / "worker"))
+        judge_in = _digest(tok_sha, sha256_file(self._config("judge")), p.judge_scenarios, JUDGE_SEED, PAIRS_VERSION,
+                           __version__)
+        self._step(10, "judge", judge_in, self.root / "judge",
+                   lambda: train_judge(self._config("judge"), self.tokenizer, self.root / "judge",
+                                       self.root / "data" / "judge_pairs", scenarios=p.judge_scenarios,
+                                       seed=JUDGE_SEED, progress=self.progress))
         return {"artifacts": str(self.root), "profile": self.profile_name, "timings": self.timings,
-                "metrics": {r: self._metrics(r) for r in ("teacher", "worker", "drafter")}}
+                "metrics": {r: self._metrics(r) for r in ("teacher", "worker", "drafter", "judge")}}
 
     @property
     def kd_mix(self) -> Path:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from modeling.checkpoint import load_artifact
+from modeling.judge import JudgeModel
 from modeling.config import resolve_config_path
 
 KS = [sys.executable, "-m", "kimi_student"]
@@ -73,8 +74,8 @@ def test_tiny_bootstrap_builds_loadable_artifacts_and_is_idempotent(tmp_path):
     out = tmp_path / "artifacts"
     first = subprocess.run([*KS, "bootstrap", "--profile", "tiny", "--artifacts", str(out)], check=True,
                            capture_output=True, text=True)
-    assert "[9/9] drafter: done" in first.stdout
-    for role in ("teacher", "worker", "drafter"):
+    assert "[9/10] drafter: done" in first.stdout and "[10/10] judge: done" in first.stdout
+    for role in ("teacher", "worker", "drafter", "judge"):
         _, cfg = load_artifact(out / role, role=role)
         assert cfg.model.vocab_size == 512 and (out / role / "tokenizer.json").exists()
     worker = json.loads((out / "worker" / "manifest.json").read_text())["metrics"]
@@ -85,4 +86,6 @@ def test_tiny_bootstrap_builds_loadable_artifacts_and_is_idempotent(tmp_path):
     assert 0 < drafter["alpha"] <= 1 and 1 <= drafter["expected_tokens_g4"] <= 5
     again = subprocess.run([*KS, "bootstrap", "--profile", "tiny", "--artifacts", str(out)], check=True,
                            capture_output=True, text=True)
-    assert again.stdout.count("up to date, skipped") == 9
+    judge = JudgeModel.load(out / "judge")  # heads and calibration: servable by the CAWS service
+    assert judge.compare("spec", "a", "b").verdict in ("A", "B", "TIE")
+    assert again.stdout.count("up to date, skipped") == 10
