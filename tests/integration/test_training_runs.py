@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from modeling.checkpoint import load_artifact
-from modeling.judge import JudgeModel
 from modeling.config import resolve_config_path
+from modeling.judge import JudgeModel
 
 KS = [sys.executable, "-m", "kimi_student"]
 
