@@ -95,6 +95,8 @@ class ModelConfig(_Strict):
     norm_eps: float = Field(default=1e-5, gt=0.0)
     tie_embeddings: bool = False
     judge_heads: bool = False  # score (1) + clause (N_CLAUSES) heads on the last real token
+    # With judge_heads: a 3-way head (support / contradict / insufficient) for claimify's evidence triage.
+    entailment_head: bool = False
     # Ids fixed by the tokenizer's special-token order (modeling.chat: PAD, BOS, END first).
     pad_token_id: int = Field(default=0, ge=0)
     bos_token_id: int = Field(default=1, ge=0)
@@ -234,6 +236,8 @@ class RoleConfig(_Strict):
     def _role_fits(self) -> RoleConfig:
         if (self.role == "judge") != self.model.judge_heads:
             raise ValueError(f"model.judge_heads must be {self.role == 'judge'} for role {self.role}")
+        if self.model.entailment_head and not self.model.judge_heads:
+            raise ValueError("model.entailment_head needs model.judge_heads")
         longest = max(s.seq_len for s in self.training.seq_len)
         if longest > self.model.max_seq_len:
             raise ValueError(

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from arbiter.claims.entailment import Triage
 from arbiter.judge import CLAUSES, JudgeScore
 from modeling.checkpoint import MANIFEST, ArtifactError, load_artifact, sha256_file
 from modeling.model import Transformer
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 SEPARATOR = "\n\n"
 CALIBRATION = "calibration.json"
 ENUMERATED_LENGTHS = (512, 1024, 2048)
+ENTAILMENT_LABELS = ("support", "contradict", "insufficient")  # the order of the entailment head's logits
 
 
 @dataclass(frozen=True)
@@ -78,18 +80,21 @@ class Calibration:
     tie_margin: float = 0.0  # |s_a - s_b| below it is a TIE
     temperature: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CLAUSES, 1.0))
     threshold: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CLAUSES, 0.5))
+    entail_temperature: float = 1.0  # softmax temperature of the entailment head
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": 1, "score": {"a": self.score_a, "b": self.score_b, "target": "arbiter status PASS"},
                 "pair": {"a": self.pair_a, "tie_margin": self.tie_margin},
-                "clauses": {c: {"temperature": self.temperature[c], "threshold": self.threshold[c]} for c in CLAUSES}}
+                "clauses": {c: {"temperature": self.temperature[c], "threshold": self.threshold[c]} for c in CLAUSES},
+                "entailment": {"temperature": self.entail_temperature}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         clauses = data["clauses"]
         return cls(float(data["score"]["a"]), float(data["score"]["b"]), float(data["pair"]["a"]),
                    float(data["pair"]["tie_margin"]), {c: float(clauses[c]["temperature"]) for c in CLAUSES},
-                   {c: float(clauses[c]["threshold"]) for c in CLAUSES})
+                   {c: float(clauses[c]["threshold"]) for c in CLAUSES},
+                   float(data.get("entailment", {}).get("temperature", 1.0)))
 
     def score_prob(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.score_a * raw + self.score_b)
@@ -127,7 +132,8 @@ class JudgeModel:
     """A loaded Judge; satisfies the arbiter's `Judge` protocol (`score`, `artifact_sha256`)."""
 
     def __init__(self, model: Transformer, tokenizer: KSTokenizer, calibration: Calibration | None = None,
-                 max_len: int | None = None, artifact_sha256: str | None = None, batch_size: int = 16):
+                 max_len: int | None = None, artifact_sha256: str | None = None, batch_size: int = 16,
+                 metrics: dict[str, Any] | None = None):
         if model.judge_heads is None:
             raise ArtifactError("this model has no judge heads; it cannot serve as a Judge")
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -136,6 +142,7 @@ class JudgeModel:
         self.max_len = min(max_len or model.config.max_seq_len, model.config.max_seq_len)
         self.artifact_sha256 = artifact_sha256
         self.batch_size = batch_size
+        self.metrics = metrics or {}  # the trainer's, from the artifact manifest
         self._lock = threading.Lock()
 
     @classmethod
@@ -149,7 +156,8 @@ class JudgeModel:
                 calibration = Calibration.from_dict(json.loads((root / CALIBRATION).read_text()))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ArtifactError(f"{root / CALIBRATION}: unreadable calibration ({exc})") from None
-        return cls(model, KSTokenizer.load(root), calibration, max_len, sha256_file(root / MANIFEST))
+        metrics = json.loads((root / MANIFEST).read_text()).get("metrics") or {}
+        return cls(model, KSTokenizer.load(root), calibration, max_len, sha256_file(root / MANIFEST), metrics=metrics)
 
     # ---------------------------------------------------------------- batch path
 
@@ -216,3 +224,58 @@ class JudgeModel:
 
     def compare(self, prompt: str, a: str, b: str) -> Comparison:
         return self.compare_batch([prompt], [a], [b])[0]
+
+    # ---------------------------------------------------------------- entailment (claimify's triage)
+
+    @property
+    def has_entailment(self) -> bool:
+        return self.model.judge_heads is not None and self.model.judge_heads.entail is not None
+
+    @property
+    def entailment_beats_lexical(self) -> bool:
+        """The head's test accuracy (from training) is at least the lexical rules' on the same triples."""
+        scores = self.metrics.get("entailment") or {}
+        head, rules = (scores.get(k, {}).get("accuracy") for k in ("test", "test_lexical_baseline"))
+        return self.has_entailment and head is not None and rules is not None and head >= rules
+
+    def entailment_logits(self, evidence: Sequence[str], claims: Sequence[str]) -> torch.Tensor:
+        """Raw support / contradict / insufficient logits [N, 3] (rendering: `entailment_input`)."""
+        if not self.has_entailment:
+            raise ArtifactError("this judge was trained without the entailment head (model.entailment_head)")
+        encoded = [encode_input(self.tokenizer, *entailment_input(e, c), self.max_len)
+                   for e, c in zip(evidence, claims, strict=True)]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        out = torch.zeros(len(encoded), len(ENTAILMENT_LABELS))
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
+                out[rows] = self.model.entailment(ids, mask).float()
+        return out
+
+    def entailment_batch(self, evidence: Sequence[str], claims: Sequence[str]) -> list[Triage]:
+        probs = torch.softmax(self.entailment_logits(evidence, claims) / self.calibration.entail_temperature, -1)
+        return [Triage(*(round(float(x), 4) for x in row)) for row in probs]
+
+    def entailment(self, evidence: str, claim: str) -> Triage:
+        return self.entailment_batch([evidence], [claim])[0]
+
+
+def entailment_input(evidence: str, claim: str) -> tuple[str, str]:
+    """(prompt, candidate) of an entailment input: the claim first, so the truncation rule keeps the
+    whole claim and the tail of the evidence (the same in training)."""
+    return f"CLAIM: {claim}", f"EVIDENCE: {evidence}"
+
+
+class JudgeEntailment:
+    """The judge's entailment head behind claimify's `EntailmentJudge` protocol; its name (in
+    claimify's configuration fingerprint) carries the artifact's manifest hash."""
+
+    def __init__(self, judge: JudgeModel):
+        if not judge.has_entailment:
+            raise ArtifactError("this judge was trained without the entailment head (model.entailment_head)")
+        self.judge = judge
+        self.name = f"judge-entailment:{(judge.artifact_sha256 or 'unsaved')[:16]}"
+
+    def triage(self, evidence: str, claim: str) -> Triage:
+        return self.judge.entailment(evidence, claim)

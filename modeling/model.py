@@ -183,10 +183,12 @@ class Decoder(nn.Module):
 
 
 class JudgeHeads(nn.Module):
-    def __init__(self, d_model: int):
+    def __init__(self, d_model: int, entailment: bool = False):
         super().__init__()
         self.score = nn.Linear(d_model, 1)  # preference score (a logit; higher = better plea)
         self.clause = nn.Linear(d_model, N_CLAUSES)  # one logit per CAWS clause (multi-label)
+        # support / contradict / insufficient logits for an (evidence, claim) input
+        self.entail = nn.Linear(d_model, 3) if entailment else None
 
 
 class Transformer(nn.Module):
@@ -196,7 +198,7 @@ class Transformer(nn.Module):
         self.model = Decoder(config)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.tie_weights()
-        self.judge_heads = JudgeHeads(config.d_model) if config.judge_heads else None
+        self.judge_heads = JudgeHeads(config.d_model, config.entailment_head) if config.judge_heads else None
         cos, sin = rope_tables(config)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -334,6 +336,14 @@ class Transformer(nn.Module):
         h = self.hidden_states(idx, attention_mask=attention_mask)  # [B, T, D]
         pooled = h[torch.arange(h.shape[0], device=h.device), last_real_index(idx, attention_mask)]
         return self.judge_heads.score(pooled).squeeze(-1), self.judge_heads.clause(pooled)
+
+    def entailment(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """Support / contradict / insufficient logits [B, 3] from the last real token of each row."""
+        if self.judge_heads is None or self.judge_heads.entail is None:
+            raise RuntimeError("this model has no entailment head (config.model.entailment_head is false)")
+        h = self.hidden_states(idx, attention_mask=attention_mask)
+        pooled = h[torch.arange(h.shape[0], device=h.device), last_real_index(idx, attention_mask)]
+        return self.judge_heads.entail(pooled)
 
 
 def last_real_index(idx: Tensor, attention_mask: Tensor | None) -> Tensor:

@@ -20,6 +20,7 @@ from arbiter.policy import Policy
 from arbiter.request import adjudicate_request, waiver_ids
 from arbiter.result import Diagnostic, Err
 from arbiter.waivers import Waiver, parse_waiver
+from modeling.judge import JudgeEntailment, JudgeModel
 from service.api.errors import ApiError
 from service.cache import Cache, CacheUnavailable
 from service.caws.judge import NoJudge
@@ -55,6 +56,13 @@ class CawsService:
                  on_verdict: Callable[[str], None] = lambda status: None):
         self.store, self.cache, self.policy, self.judge = store, cache, policy, judge
         self.idempotency_ttl_s, self.on_verdict = idempotency_ttl_s, on_verdict
+
+    @property
+    def entailment(self) -> JudgeEntailment | None:
+        """claimify's entailment triage: the loaded judge's head when it has one that scored at least the
+        lexical rules on its test triples in training; None (the lexical rules) otherwise."""
+        judge = self.judge
+        return JudgeEntailment(judge) if isinstance(judge, JudgeModel) and judge.entailment_beats_lexical else None
 
     def adjudicate(self, body: Mapping[str, Any], *, principal: Principal, idempotency_key: str | None) -> dict:
         """Decide, seal, persist (one transaction) and return the verdict record."""
@@ -139,7 +147,8 @@ class CawsService:
 
     def claimify(self, text: Any, context: Any, evidence_manifest: Any) -> dict:
         require_unicode([text, context, evidence_manifest])
-        result = claimify(text, policy=self.policy.claims, context=context, evidence_manifest=evidence_manifest)
+        result = claimify(text, policy=self.policy.claims, context=context, evidence_manifest=evidence_manifest,
+                          judge=self.entailment)
         if isinstance(result, Err):
             raise invalid(result.errors)
         return result.value

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 from fastapi.testclient import TestClient
 
+from arbiter.claims.entailment import LexicalJudge
+from arbiter.claims.pipeline import fingerprint
 from arbiter.judge import CLAUSES
+from arbiter.loaders import read_policy
+from modeling.judge import JudgeEntailment, JudgeModel
 from service.api.app import create_app
 from tests.caws_service.conftest import make_key, plea_body, plea_text, settings_for
 
@@ -55,6 +62,28 @@ def test_claimify_extracts_and_verifies(client, headers) -> None:
     body = r.json()
     assert len(body["sentences"]) == 3 and body["claims"]
     assert all("verification" in c for c in body["claims"])
+
+
+def test_claimify_triages_with_the_judges_head_only_where_it_beat_the_rules(backend, tmp_path_factory,
+                                                                             judge_artifacts) -> None:
+    """A judge whose entailment head scored at least the lexical rules on its test triples triages
+    claimify's evidence (the configuration fingerprint names the artifact); one that scored lower,
+    or has no such record, leaves the lexical rules in charge."""
+    body = {"text": "All 24 auth tests passed.", "evidence_manifest": plea_body()["evidence_manifest"]}
+    policy = read_policy().value.claims
+    for head, expect_judge in ((0.91, True), (0.60, False), (None, False)):
+        root = tmp_path_factory.mktemp("artifacts")
+        shutil.copytree(judge_artifacts / "judge", root / "judge")
+        if head is not None:
+            manifest = json.loads((root / "judge" / "manifest.json").read_text())
+            manifest["metrics"] = {"entailment": {"test": {"accuracy": head},
+                                                  "test_lexical_baseline": {"accuracy": 0.88}}}
+            (root / "judge" / "manifest.json").write_text(json.dumps(manifest))
+        with TestClient(create_app(settings_for(backend, tmp_path_factory.mktemp("d"), root))) as c:
+            served = c.post("/caws/claimify", json=body, headers=make_key(c)).json()
+        judge = JudgeEntailment(JudgeModel.load(root / "judge")) if expect_judge else LexicalJudge()
+        assert served["config_fingerprint"] == fingerprint(policy, judge), head
+        assert served["claims"] and all("verification" in claim for claim in served["claims"])
 
 
 def test_claimify_bad_input_is_400(client, headers) -> None:

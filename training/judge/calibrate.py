@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from arbiter.judge import CLAUSES
-from modeling.judge import Calibration
+from modeling.judge import ENTAILMENT_LABELS, Calibration
 
 THRESHOLD_GRID = [i / 100 for i in range(5, 96)]
 
@@ -121,3 +121,21 @@ def judge_metrics(out: dict[str, torch.Tensor], cal: Calibration) -> dict[str, o
         "pairs": len(winner),
         "decisive_pairs": int(decisive.sum()),
     }
+
+
+def fit_softmax_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """T in [0.05, 20] minimising the multi-class log loss of softmax(logits / T) (log-spaced grid)."""
+    logits = logits.double()
+    grid = torch.logspace(-1.3, 1.3, 105, dtype=torch.float64)
+    losses = [float(F.cross_entropy(logits / t, y)) for t in grid]
+    return float(grid[min(range(len(losses)), key=losses.__getitem__)])
+
+
+def entailment_metrics(logits: torch.Tensor, y: torch.Tensor, temperature: float) -> dict[str, object]:
+    """Accuracy, macro and per-label F1, ECE of the top probability, for labels in ENTAILMENT_LABELS order."""
+    probs = torch.softmax(logits.double() / temperature, -1)
+    conf, pred = probs.max(-1)
+    per = {label: round(f1(pred == k, y == k), 4) for k, label in enumerate(ENTAILMENT_LABELS)}
+    return {"accuracy": round(float((pred == y).double().mean()), 4),
+            "macro_f1": round(sum(per.values()) / len(per), 4), "f1": per,
+            "ece": round(ece(conf, (pred == y).double()), 4), "examples": len(y)}

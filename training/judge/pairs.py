@@ -37,9 +37,11 @@ from arbiter.policy import Policy
 from arbiter.result import Err
 from training.data.jsonl import write_jsonl
 from training.judge import scenarios as S
+from training.judge.entailment import write_splits
 from training.judge.labels import EVIDENCE_MINIMUM, Examiner, Labelled, winner
 
-PAIRS_VERSION = "judge-pairs/v1"
+PAIRS_VERSION = "judge-pairs/v2"  # v2: with the entailment triples (training.judge.entailment)
+ENTAILMENT_PER_SCENARIO = 2  # evidence/claim triples written per scenario
 AXES = ("budget", "scope", "naming", "gate", "evidence", "rationale", "waiver", "tie")
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -173,7 +175,8 @@ def scenario_pairs(rng: random.Random, sc: S.Scenario, policy: Policy, split: st
 
 def run(out_dir: Path, scenarios: int = 1500, seed: int = 0, progress: bool = False,
         policy_path: Path | None = None) -> dict[str, Any]:
-    """Write `<out_dir>/{train,val,test}.jsonl`; returns counts per split, winner and axis."""
+    """Write `<out_dir>/{train,val,test}.jsonl` (and the entailment triples, `entail_*.jsonl`); returns
+    counts per split, winner and axis."""
     policy = read_policy(policy_path)
     if isinstance(policy, Err):
         raise ValueError("; ".join(str(d) for d in policy.errors))
@@ -183,7 +186,8 @@ def run(out_dir: Path, scenarios: int = 1500, seed: int = 0, progress: bool = Fa
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in SPLITS}
     for sc in tqdm(made, desc="judge scenarios", disable=not progress):
         rows[splits[sc.id]].extend(scenario_pairs(random.Random(f"{seed}:{sc.id}"), sc, policy.value, splits[sc.id]))
-    summary: dict[str, Any] = {"version": PAIRS_VERSION, "seed": seed, "scenarios": scenarios, "splits": {}}
+    summary: dict[str, Any] = {"version": PAIRS_VERSION, "seed": seed, "scenarios": scenarios, "splits": {},
+                               "entailment": write_splits(out_dir, ENTAILMENT_PER_SCENARIO * scenarios, seed)}
     for name, items in rows.items():
         header = {"kind": "judge_pairs", "version": PAIRS_VERSION, "seed": seed, "split": name,
                   "total_scenarios": scenarios, "scenarios": len({r["scenario"] for r in items}),

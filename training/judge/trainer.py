@@ -27,14 +27,24 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from arbiter.claims.entailment import LexicalJudge
 from arbiter.judge import CLAUSES
 from modeling.checkpoint import check_tokenizer_vocab, save_artifact, sha256_file
 from modeling.config import RoleConfig, load_role_config
-from modeling.judge import CALIBRATION, Calibration, JudgeModel, encode_input, pad_batch
+from modeling.judge import (
+    CALIBRATION,
+    ENTAILMENT_LABELS,
+    Calibration,
+    JudgeModel,
+    encode_input,
+    entailment_input,
+    pad_batch,
+)
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
 from training.data.jsonl import DataError, read_header, read_jsonl
-from training.judge.calibrate import fit_calibration, judge_metrics
+from training.judge.calibrate import entailment_metrics, fit_calibration, fit_softmax_temperature, judge_metrics
+from training.judge.entailment import read_split
 from training.judge.plots import plot_judge
 from training.trainer import lr_at
 
@@ -48,6 +58,8 @@ class JudgeOptions:
     w_rank: float = 1.0
     w_tie: float = 0.5
     w_clause: float = 1.0
+    w_entail: float = 1.0  # entailment cross-entropy (configs with model.entailment_head)
+    entail_batch: int = 16  # evidence/claim triples per step
 
 
 @dataclass
@@ -124,6 +136,46 @@ def batch_loss(model: Transformer, split: JudgeSplit, pairs: torch.Tensor, ids: 
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
+def load_entailment(data_dir: Path, tok: KSTokenizer, max_len: int) -> dict[str, tuple[list[list[int]], torch.Tensor]]:
+    """Per split: encoded (evidence, claim) inputs and label indices (ENTAILMENT_LABELS order)."""
+    out = {}
+    for name in ("train", "val", "test"):
+        try:
+            rows = read_split(data_dir, name)
+        except (DataError, FileNotFoundError) as exc:
+            raise DataError(f"{data_dir}: no entailment triples for the entailment head ({exc}); run "
+                            "`kimi-student data judge-pairs` again") from None
+        ids = [encode_input(tok, *entailment_input(r["evidence"], r["claim"]), max_len).ids for r in rows]
+        out[name] = (ids, torch.tensor([ENTAILMENT_LABELS.index(r["label"]) for r in rows]))
+    return out
+
+
+def entailment_loss(model: Transformer, split: tuple[list[list[int]], torch.Tensor], rows: list[int], pad_id: int,
+                    cfg: RoleConfig) -> torch.Tensor:
+    x, mask = pad_batch([split[0][i] for i in rows], pad_id)
+    with _autocast(cfg):
+        logits = model.entailment(x, mask)
+    return F.cross_entropy(logits.float(), split[1][rows])
+
+
+@torch.inference_mode()
+def entail_logits(model: Transformer, split: tuple[list[list[int]], torch.Tensor], pad_id: int,
+                  batch: int = 64) -> torch.Tensor:
+    model.eval()
+    ids = split[0]
+    out = [model.entailment(*pad_batch(ids[i:i + batch], pad_id)).float() for i in range(0, len(ids), batch)]
+    return torch.cat(out)
+
+
+def lexical_baseline(data_dir: Path) -> dict[str, object]:
+    """The rule-based `LexicalJudge` (claimify's default) on the same test triples, for comparison."""
+    rows = read_split(data_dir, "test")
+    judge = LexicalJudge()
+    logits = torch.tensor([[*judge.triage(r["evidence"], r["claim"]).to_dict().values()] for r in rows])
+    y = torch.tensor([ENTAILMENT_LABELS.index(r["label"]) for r in rows])
+    return entailment_metrics(logits.clamp_min(1e-6).log(), y, 1.0)
+
+
 @torch.inference_mode()
 def raw_outputs(judge: JudgeModel, split: JudgeSplit) -> dict[str, torch.Tensor]:
     """Raw scores and clause logits of every candidate, pair score differences, labels."""
@@ -163,9 +215,12 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
     check_tokenizer_vocab(tok.vocab_size, cfg, str(job.tokenizer))
     train_split, val_split, test_split = (load_split(job.data_dir / f"{s}.jsonl") for s in ("train", "val", "test"))
 
+    entail = load_entailment(job.data_dir, tok, max(s.seq_len for s in t.seq_len)) if cfg.model.entailment_head \
+        else None
     model = Transformer(cfg.model)
     opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas)
     rng = random.Random(t.seed)
+    entail_rng = random.Random(t.seed + 1)  # its own stream: the pairs' order does not depend on it
     order: list[int] = []
     history: dict[str, list[dict[str, Any]]] = {"train": [], "eval": []}
     t0 = time.perf_counter()
@@ -181,6 +236,12 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
                 order += rng.sample(range(len(train_split.winner)), len(train_split.winner))
             pairs, order = torch.tensor(order[: t.batch_size]), order[t.batch_size :]
             loss, parts = batch_loss(model, train_split, pairs, ids, tok.pad_id, job.options, cfg)
+            if entail is not None:
+                e_loss = entailment_loss(model, entail["train"], entail_rng.sample(
+                    range(len(entail["train"][1])), min(job.options.entail_batch, len(entail["train"][1]))),
+                    tok.pad_id, cfg)
+                loss = loss + job.options.w_entail * e_loss
+                parts = {**parts, "loss": float(loss.detach()), "entail": float(e_loss.detach())}
             (loss / t.grad_accum).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
         opt.step()
@@ -196,6 +257,9 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
     max_len = max(s.seq_len for s in t.seq_len)
     judge = JudgeModel(model.eval(), tok, max_len=max_len)
     calibration = fit_calibration(raw_outputs(judge, val_split))
+    if entail is not None:
+        temperature = fit_softmax_temperature(entail_logits(model, entail["val"], tok.pad_id), entail["val"][1])
+        calibration = dataclasses.replace(calibration, entail_temperature=temperature)
     judge = JudgeModel(model, tok, calibration, max_len=max_len)
     val_metrics = judge_metrics(raw_outputs(judge, val_split), calibration)
     test_out = raw_outputs(judge, test_split)
@@ -210,6 +274,11 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
         "max_len": max_len,
         "options": dataclasses.asdict(job.options),
     }
+    if entail is not None:
+        metrics["entailment"] = {
+            name: entailment_metrics(entail_logits(model, entail[name], tok.pad_id), entail[name][1],
+                                     calibration.entail_temperature) for name in ("val", "test")}
+        metrics["entailment"]["test_lexical_baseline"] = lexical_baseline(job.data_dir)
 
     def extras(tmp: Path) -> None:
         (tmp / CALIBRATION).write_text(json.dumps(calibration.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -83,7 +83,7 @@ def test_compare_says_tie_when_the_orders_disagree(judge: JudgeModel, monkeypatc
 def test_a_model_without_heads_is_not_a_judge(tmp_path: Path, dataset_dir: Path):
     cfg = load_role_config("judge_tiny")
     worker = parse_role_config({**cfg.model_dump(), "role": "worker",
-                                "model": {**cfg.model.model_dump(), "judge_heads": False}})
+                                "model": {**cfg.model.model_dump(), "judge_heads": False, "entailment_head": False}})
     with pytest.raises(ArtifactError):
         JudgeModel(Transformer(worker.model), KSTokenizer.load(dataset_dir / "tokenizer"))
     save_artifact(tmp_path / "w", Transformer(worker.model), worker, tokenizer_dir=dataset_dir / "tokenizer")
@@ -95,3 +95,35 @@ def test_an_over_long_input_is_reported_as_truncated(judge: JudgeModel, caplog):
     result = judge.score_batch(["spec " * 50], ["evidence " * 3000])[0]
     assert result.truncated > 0 and "tail of the candidate" in caplog.text
     assert judge.score_batch(["spec"], ["short plea"])[0].truncated == 0
+
+
+def test_entailment_head_triages_claims_one_at_a_time_as_in_a_batch(judge: JudgeModel, tokenizer: KSTokenizer):
+    from arbiter.claims.entailment import EntailmentJudge
+    from modeling.judge import JudgeEntailment, entailment_input
+
+    evidence = ["tests: 24 passed, 0 failed", "coverage.branch: 81%", "ci.build: failed " * 400]
+    claims = ["All 24 tests pass.", "The build passed.", "The build passed."]
+    batch = judge.entailment_batch(evidence, claims)
+    for e, c, t in zip(evidence, claims, batch, strict=True):
+        one = judge.entailment(e, c)
+        assert abs(one.support + one.contradict + one.insufficient - 1.0) < 1e-3
+        assert max(abs(a - b) for a, b in zip(one.to_dict().values(), t.to_dict().values(), strict=True)) < 1e-3
+    # the claim first: an over-long evidence keeps the whole claim and the tail of the evidence
+    prompt, candidate = entailment_input(evidence[2], claims[2])
+    enc = encode_input(tokenizer, prompt, candidate, judge.max_len)
+    assert enc.truncated > 0 and enc.ids[1:1 + len(tokenizer.encode(prompt))] == tokenizer.encode(prompt)
+    adapter = JudgeEntailment(judge)
+    assert isinstance(adapter, EntailmentJudge) and judge.artifact_sha256[:16] in adapter.name
+
+
+def test_a_judge_without_the_entailment_head_refuses_to_triage(dataset_dir: Path):
+    from modeling.judge import JudgeEntailment
+
+    cfg = load_role_config("judge_tiny")
+    plain = parse_role_config({**cfg.model_dump(), "model": {**cfg.model.model_dump(), "entailment_head": False}})
+    judge = JudgeModel(Transformer(plain.model), KSTokenizer.load(dataset_dir / "tokenizer"))
+    assert not judge.has_entailment and judge.score("p", "c").clauses  # still a Judge
+    with pytest.raises(ArtifactError, match="entailment head"):
+        judge.entailment("e", "c")
+    with pytest.raises(ArtifactError, match="entailment head"):
+        JudgeEntailment(judge)
