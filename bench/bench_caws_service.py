@@ -1,10 +1,12 @@
 """`POST /caws/adjudicate` latency through a live `kimi-student serve`: one candidate, a 300-line diff, toy Judge.
 
 Usage: python bench/bench_caws_service.py [--requests 200] [--concurrency 1 8] [--workers 1]
-       [--tokenizer artifacts/tokenizer]
-Builds a random-init `judge_toy` artifact on the given tokenizer (2,048 tokens) in a temporary
-directory, starts the server there (SQLite, or KS_DATABASE_URL / KS_REDIS_URL when set), creates a key,
-and prints one JSON line per concurrency with p50/p95/mean in milliseconds.
+       [--tokenizer artifacts/tokenizer] [--judge artifacts/judge] [--new-connections]
+Copies `--judge` (a trained artifact) or builds a random-init `judge_toy` on the given tokenizer
+(2,048 tokens) in a temporary directory, starts the server there (SQLite, or KS_DATABASE_URL /
+KS_REDIS_URL when set), creates a key, and prints one JSON line per concurrency with p50/p95/mean in
+milliseconds. The client keeps its connections open (one pooled client), as an application would, and
+builds the request bodies before timing; `--new-connections` opens one connection per request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -74,16 +77,24 @@ def start(root: Path, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def run(url: str, headers: dict, requests: int, concurrency: int, diff: str) -> dict:
-    def one(_: int) -> float:
+def run(url: str, headers: dict, requests: int, concurrency: int, diff: str, keep_alive: bool = True) -> dict:
+    """Latency of `requests` adjudications, `concurrency` at a time. Clients keep their connections
+    (one pooled client, as an application would); `keep_alive=False` opens one per request."""
+    pooled = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=concurrency)) if keep_alive else None
+    payloads = [body(diff) for _ in range(requests + 2 * concurrency)]  # built before the clock starts
+
+    def one(i: int) -> float:
         t0 = time.perf_counter()
-        r = httpx.post(url + "/caws/adjudicate", json=body(diff), headers=headers, timeout=60)
+        post = pooled.post if pooled is not None else httpx.post
+        r = post(url + "/caws/adjudicate", json=payloads[i], headers=headers, timeout=60)
         r.raise_for_status()
         return (time.perf_counter() - t0) * 1000
 
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(2 * concurrency)))  # warm-up
+        list(pool.map(one, range(requests, requests + 2 * concurrency)))  # warm-up
         ms = sorted(pool.map(one, range(requests)))
+    if pooled is not None:
+        pooled.close()
     return {"concurrency": concurrency, "requests": requests, "p50_ms": round(ms[len(ms) // 2], 1),
             "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1), "mean_ms": round(statistics.fmean(ms), 1)}
 
@@ -94,12 +105,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--tokenizer", type=Path, default=Path("artifacts/tokenizer"))
     parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers)")
+    parser.add_argument("--judge", type=Path, help="a trained judge artifact (default: a random-init judge_toy)")
+    parser.add_argument("--new-connections", action="store_true", help="one connection per request (no keep-alive)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         torch.manual_seed(0)
-        cfg = load_role_config("judge_toy")
-        save_artifact(root / "artifacts" / "judge", Transformer(cfg.model).eval(), cfg, tokenizer_dir=args.tokenizer)
+        if args.judge is not None:
+            shutil.copytree(args.judge, root / "artifacts" / "judge")
+        else:
+            cfg = load_role_config("judge_toy")
+            save_artifact(root / "artifacts" / "judge", Transformer(cfg.model).eval(), cfg,
+                          tokenizer_dir=args.tokenizer)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -109,8 +126,10 @@ def main() -> None:
         proc = start(root, port, args.workers)
         try:
             for c in args.concurrency:
-                print(json.dumps(run(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}, args.requests,
-                                     c, diff_300())), flush=True)
+                result = run(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}, args.requests, c,
+                             diff_300(), keep_alive=not args.new_connections)
+                print(json.dumps({**result, "keep_alive": not args.new_connections,
+                                  "judge": "trained" if args.judge else "random"}), flush=True)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

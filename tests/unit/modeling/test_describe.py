@@ -17,7 +17,8 @@ def formula_parameters(m: ModelConfig) -> int:
     mlp = 3 * m.d_model * m.intermediate_size
     per_layer = attention + mlp + 2 * m.d_model  # two RMSNorm weights
     vocab = m.vocab_size * m.d_model * (1 if m.tie_embeddings else 2)
-    heads = (m.d_model + 1) * 6 if m.judge_heads else 0  # score (1) + 5 clauses, with biases
+    # score (1) + 5 clauses (+ 3 entailment logits), with biases
+    heads = (m.d_model + 1) * (6 + 3 * m.entailment_head) if m.judge_heads else 0
     return m.n_layers * per_layer + m.d_model + vocab + heads
 
 
@@ -46,7 +47,7 @@ def test_json_report(capsys: pytest.CaptureFixture[str]):
     report = json.loads(capsys.readouterr().out)
     m = load_role_config("judge_4b").model
     kv = 2 * m.n_layers * m.n_kv_heads * m.d_head
-    assert report["parameters"]["judge_heads"] == 6 * (m.d_model + 1)
+    assert report["parameters"]["judge_heads"] == (6 + 3 * m.entailment_head) * (m.d_model + 1)
     assert report["kv_bytes_per_token"] == {"fp16": 2 * kv, "fp32": 4 * kv}
     rows = {r["context"]: r for r in report["memory"]}
     assert sorted(rows) == [2048, 4096, 8192, 16384, 32768]
