@@ -4,7 +4,8 @@ Run by hand (`make bench-serve`) after `kimi-student bootstrap`; `--record` appe
 docs/benchmarks.md. Measures, single stream at temperature 0 unless said otherwise:
   plain decode tok/s, speculative (drafter, n-gram) tok/s with acceptance rate and mean accepted
   length, transformers `generate()` and assisted generation (`assistant_model=` the drafter) on the
-  same weights, 8 concurrent streams vs 1 (aggregate tok/s), TTFT p50 for a 512-token prompt.
+  same weights, 8 concurrent streams vs 1 (aggregate tok/s; also with every stream writing exactly
+  max_tokens), TTFT p50 for a 512-token prompt.
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ def held_out_prompts(tokenizer: KSTokenizer, count: int, seed: int) -> list[list
         return [tokenizer.encode(r["prompt_text"]) for _, r in iter_rows(Path(tmp) / "raw.jsonl")]
 
 
-def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concurrent: bool) -> dict:
-    """Generate for every prompt (all at once, or one after another); tok/s and speculation stats."""
+def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concurrent: bool,
+               ignore_eos: bool = False) -> dict:
+    """Generate for every prompt (all at once, or one after another); tok/s and speculation stats.
+    `ignore_eos`: every stream writes exactly max_tokens (steady-state throughput, as serving
+    benchmarks measure it; otherwise streams end at their own length and a batch thins out)."""
     outs: list = []
-    params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=max_tokens))
+    params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=max_tokens, ignore_eos=ignore_eos))
     start = time.perf_counter()
     if concurrent:
         for i, p in enumerate(prompts):
@@ -130,6 +134,10 @@ def main() -> None:
     r["speculative_ngram"] = run_engine(engine("ngram"), prompts, args.max_tokens, concurrent=False)
     r["concurrent_8"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True)
     r["single_8"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False)
+    r["concurrent_8_fixed_length"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True,
+                                                ignore_eos=True)
+    r["single_8_fixed_length"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False,
+                                            ignore_eos=True)
     r["transformers_generate"] = hf_generate(args.artifacts, prompts, args.max_tokens, end, assisted=False)
     r["transformers_assisted"] = hf_generate(args.artifacts, prompts, args.max_tokens, end, assisted=True)
     long_prompt = ([t for p in prompts for t in p] * 4)[:512]
@@ -142,6 +150,8 @@ def main() -> None:
         "draft_vs_transformers_assisted": round(r["speculative_draft"]["tok_s"] / r["transformers_assisted"]["tok_s"],
                                                 2),
         "concurrent8_vs_single": round(r["concurrent_8"]["tok_s"] / r["single_8"]["tok_s"], 2),
+        "concurrent8_vs_single_fixed_length": round(r["concurrent_8_fixed_length"]["tok_s"]
+                                                    / r["single_8_fixed_length"]["tok_s"], 2),
     }
     print(json.dumps(r, indent=2))
     if args.record:

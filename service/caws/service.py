@@ -23,6 +23,7 @@ from arbiter.waivers import Waiver, parse_waiver
 from modeling.judge import JudgeEntailment, JudgeModel
 from service.api.errors import ApiError
 from service.cache import Cache, CacheUnavailable
+from service.caws.batching import BatchingJudge
 from service.caws.judge import NoJudge
 from service.store import Store, waivers
 from service.store.keys import Principal
@@ -61,7 +62,7 @@ class CawsService:
     def entailment(self) -> JudgeEntailment | None:
         """claimify's entailment triage: the loaded judge's head when it has one that scored at least the
         lexical rules on its test triples in training; None (the lexical rules) otherwise."""
-        judge = self.judge
+        judge = self.judge.model if isinstance(self.judge, BatchingJudge) else self.judge
         return JudgeEntailment(judge) if isinstance(judge, JudgeModel) and judge.entailment_beats_lexical else None
 
     def adjudicate(self, body: Mapping[str, Any], *, principal: Principal, idempotency_key: str | None) -> dict:

@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from arbiter.loaders import read_policy
 from arbiter.result import Err
 from service.cache import make_cache
+from service.caws.batching import BatchingJudge
 from service.caws.judge import load_judge
 from service.caws.service import CawsService
 from service.metrics import Metrics
@@ -34,9 +35,12 @@ def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
 
 
 def load_caws_judge(caws: CawsService, settings: Settings) -> None:
-    caws.judge = load_judge(settings.artifacts)
+    judge = load_judge(settings.artifacts)
+    caws.judge = BatchingJudge(judge) if judge is not None else None  # concurrent requests share forwards
 
 
 def close_caws(caws: CawsService) -> None:
+    if isinstance(caws.judge, BatchingJudge):
+        caws.judge.close()
     caws.cache.close()
     caws.store.close()
