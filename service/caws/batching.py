@@ -28,17 +28,28 @@ class BatchingJudge:
         self.model, self.max_batch = model, max_batch
         self.artifact_sha256 = model.artifact_sha256
         self._queue: queue.SimpleQueue[tuple[str, str, Future[JudgeScore]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name="judge-batcher", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def score(self, prompt: str, candidate: str) -> JudgeScore:
+        self._ensure_running()
         future: Future[JudgeScore] = Future()
         self._queue.put((prompt, candidate, future))
         return future.result()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
+        """Stop the scoring thread; a later `score` starts a new one (an app's lifespan may run twice)."""
+        with self._start_lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout=10)
+            self._thread = None
+
+    def _ensure_running(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="judge-batcher", daemon=True)
+                self._thread.start()
 
     def _loop(self) -> None:
         while True:
@@ -60,10 +71,11 @@ class BatchingJudge:
     def _run(self, batch: list[tuple[str, str, Future[JudgeScore]]]) -> None:
         try:
             results = self.model.score_batch([p for p, _, _ in batch], [c for _, c, _ in batch])
+            scores = [r.to_score() for r in results]
         except Exception as exc:  # every waiting request gets the error, the loop keeps serving
             log.exception("judge batch of %d failed", len(batch))
             for _, _, future in batch:
                 future.set_exception(exc)
             return
-        for (_, _, future), result in zip(batch, results, strict=True):
-            future.set_result(result.to_score())
+        for (_, _, future), score in zip(batch, scores, strict=True):
+            future.set_result(score)

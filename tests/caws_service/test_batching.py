@@ -42,3 +42,5 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on(judge_artifa
     broken.model.max_len = 512
     assert 0.0 <= broken.score("spec", "plea").score <= 1.0
     broken.close()
+    assert 0.0 <= broken.score("spec", "plea").score <= 1.0  # closed by one lifespan, used by the next
+    broken.close()
