@@ -22,12 +22,11 @@ from pathlib import Path
 import torch
 
 from modeling.tokenizer import KSTokenizer
-from service.engine.backend import Backend, TorchBackend
+from service.engine.backend import Backend
 from service.engine.core import Engine, Request
-from service.engine.onnx_backend import OnnxBackend
 from service.engine.params import GenerationParams, SamplingParams
-from service.models import read_manifest
-from service.settings import parse_backends
+from service.models import ModelSet
+from service.settings import Settings
 from training.data import generate
 from training.data.jsonl import iter_rows
 
@@ -110,20 +109,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     tok = KSTokenizer.load(args.artifacts / "worker")
-    default, per_role = parse_backends(args.backend)
-
-    def backend(role: str) -> Backend:
-        if per_role.get(role, default) == "onnx":
-            return OnnxBackend.from_export(args.artifacts / "onnx" / role, read_manifest(args.artifacts / role),
-                                           args.threads or torch.get_num_threads())
-        return TorchBackend.from_artifact(args.artifacts / role, role=role)
-
-    worker, drafter = backend("worker"), backend("drafter")
+    served = Settings(artifacts=args.artifacts, backend=args.backend, torch_threads=torch.get_num_threads())
+    models = ModelSet(served, metrics=None)  # the service's own backend choice (onnx: <artifacts>/onnx/<role>)
+    worker, drafter = models.backend("worker"), models.backend("drafter")
     prompts = held_out_prompts(tok, args.prompts, args.seed)
     end = tok.end_id
     r: dict = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                "prompts": len(prompts), "max_tokens": args.max_tokens, "gamma": args.gamma,
-               "backend": {r: per_role.get(r, default) for r in ("worker", "drafter")}}
+               "backend": {r: served.backend_for(r) for r in ("worker", "drafter")}}
 
     def engine(spec: str, rows: int = 1) -> Engine:
         return Engine(worker, end_id=end, max_num_seqs=rows, max_queue=len(prompts), speculative=spec,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,19 +166,30 @@ class JudgeModel:
     ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         """Raw score logits [N], clause logits [N, 5] and dropped-token counts, in input order."""
         encoded = [encode_input(self.tokenizer, p, c, self.max_len) for p, c in zip(prompts, candidates, strict=True)]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))  # similar lengths share a batch
-        scores, clauses = torch.zeros(len(encoded)), torch.zeros(len(encoded), len(CLAUSES))
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
-                s, c = self.model.judge(ids, mask)
-                scores[rows], clauses[rows] = s.float(), c.float()
+
+        def heads(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            score, clause = self.model.judge(ids, mask)
+            return torch.cat([score[:, None], clause], 1)
+
+        out = self._forward(encoded, heads, 1 + len(CLAUSES))
+        scores, clauses = out[:, 0], out[:, 1:]
         cut = [e.truncated for e in encoded]
         if any(cut):
             log.warning("%d judge input(s) over %d tokens: kept the head of the prompt and the tail of the "
                         "candidate (%d tokens dropped in all)", sum(1 for c in cut if c), self.max_len, sum(cut))
         return scores, clauses, cut
+
+    def _forward(self, encoded: Sequence[Encoded], run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 width: int) -> torch.Tensor:
+        """`run(ids, mask)` -> [B, width] over batches of similar lengths; rows back in input order."""
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        out = torch.zeros(len(encoded), width)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
+                out[rows] = run(ids, mask).float()
+        return out
 
     def score_batch(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[JudgeResult]:
         raw, logits, truncated = self.raw_batch(prompts, candidates)
@@ -244,14 +255,7 @@ class JudgeModel:
             raise ArtifactError("this judge was trained without the entailment head (model.entailment_head)")
         encoded = [encode_input(self.tokenizer, *entailment_input(e, c), self.max_len)
                    for e, c in zip(evidence, claims, strict=True)]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
-        out = torch.zeros(len(encoded), len(ENTAILMENT_LABELS))
-        with self._lock, torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start : start + self.batch_size]
-                ids, mask = pad_batch([encoded[i].ids for i in rows], self.tokenizer.pad_id)
-                out[rows] = self.model.entailment(ids, mask).float()
-        return out
+        return self._forward(encoded, self.model.entailment, len(ENTAILMENT_LABELS))
 
     def entailment_batch(self, evidence: Sequence[str], claims: Sequence[str]) -> list[Triage]:
         probs = torch.softmax(self.entailment_logits(evidence, claims) / self.calibration.entail_temperature, -1)

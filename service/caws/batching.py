@@ -1,11 +1,10 @@
 """Dynamic batching of judge scores across concurrent requests.
 
-Adjudications run in the server's thread pool, and each asks the Judge to score its candidates. One
-forward of the toy judge over a ~300-token input costs ~10 ms on one core, most of it per-call
-overhead, while a batch of 8 costs little more than 3. `BatchingJudge` queues the candidates of
-every request and a single thread scores whatever is queued in one `score_batch` call: nothing waits
-for a timer (a lone request is scored at once), and requests that arrive while a batch runs share
-the next one.
+Adjudications run in the server's thread pool, and each asks the Judge to score its candidates; the
+Judge scores one batch at a time. `BatchingJudge` queues the candidates of every request and a single
+thread scores whatever is queued in one `score_batch` call: nothing waits for a timer (a lone request
+is scored at once), and requests that arrive while a batch runs share the next one. Measured with the
+toy judge at 8 concurrent adjudications: mean latency 120.6 -> 88.7 ms (docs/caws_service.md).
 """
 
 from __future__ import annotations

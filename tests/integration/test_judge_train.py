@@ -46,6 +46,11 @@ def test_judge_pairs_then_train_judge_through_the_cli(tmp_path: Path, dataset_di
     prompt = "CAWS working spec FEAT-1 (tier 2, mode feature): Add a limiter"
     result = judge.compare(prompt, "files: 1 of 2\nbudget: within", "files: 9 of 2\nbudget: over")
     assert result.verdict in ("A", "B", "TIE")
+    # judge_tiny has the entailment head: measured beside the lexical rules, temperature stored
+    entail = metrics["entailment"]
+    assert entail["test"]["examples"] == entail["test_lexical_baseline"]["examples"] > 0
+    assert 0.0 <= entail["test"]["accuracy"] <= 1.0 and entail["test_lexical_baseline"]["accuracy"] > 0.5
+    assert judge.has_entailment and judge.calibration.entail_temperature > 0
 
 
 def test_train_command_refuses_a_config_of_another_role(tmp_path: Path, dataset_dir: Path, capsys):

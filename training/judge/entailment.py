@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modeling.judge import ENTAILMENT_LABELS as LABELS
 from training.data.jsonl import DataError, iter_rows, read_header, write_jsonl
 
-LABELS = ("support", "contradict", "insufficient")
 ENTAILMENT_VERSION = "judge-entailment/v1"
 FILES = {"train": "entail_train.jsonl", "val": "entail_val.jsonl", "test": "entail_test.jsonl"}
 

@@ -136,8 +136,8 @@ def batch_loss(model: Transformer, split: JudgeSplit, pairs: torch.Tensor, ids: 
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def load_entailment(data_dir: Path, tok: KSTokenizer, max_len: int) -> dict[str, tuple[list[list[int]], torch.Tensor]]:
-    """Per split: encoded (evidence, claim) inputs and label indices (ENTAILMENT_LABELS order)."""
+def load_entailment(data_dir: Path) -> dict[str, tuple[list[dict[str, Any]], torch.Tensor]]:
+    """Per split: the triples and their label indices (ENTAILMENT_LABELS order)."""
     out = {}
     for name in ("train", "val", "test"):
         try:
@@ -145,35 +145,27 @@ def load_entailment(data_dir: Path, tok: KSTokenizer, max_len: int) -> dict[str,
         except (DataError, FileNotFoundError) as exc:
             raise DataError(f"{data_dir}: no entailment triples for the entailment head ({exc}); run "
                             "`kimi-student data judge-pairs` again") from None
-        ids = [encode_input(tok, *entailment_input(r["evidence"], r["claim"]), max_len).ids for r in rows]
-        out[name] = (ids, torch.tensor([ENTAILMENT_LABELS.index(r["label"]) for r in rows]))
+        out[name] = (rows, torch.tensor([ENTAILMENT_LABELS.index(r["label"]) for r in rows]))
     return out
 
 
-def entailment_loss(model: Transformer, split: tuple[list[list[int]], torch.Tensor], rows: list[int], pad_id: int,
+def entailment_loss(model: Transformer, ids: list[list[int]], labels: torch.Tensor, rows: list[int], pad_id: int,
                     cfg: RoleConfig) -> torch.Tensor:
-    x, mask = pad_batch([split[0][i] for i in rows], pad_id)
+    x, mask = pad_batch([ids[i] for i in rows], pad_id)
     with _autocast(cfg):
         logits = model.entailment(x, mask)
-    return F.cross_entropy(logits.float(), split[1][rows])
+    return F.cross_entropy(logits.float(), labels[rows])
 
 
-@torch.inference_mode()
-def entail_logits(model: Transformer, split: tuple[list[list[int]], torch.Tensor], pad_id: int,
-                  batch: int = 64) -> torch.Tensor:
-    model.eval()
-    ids = split[0]
-    out = [model.entailment(*pad_batch(ids[i:i + batch], pad_id)).float() for i in range(0, len(ids), batch)]
-    return torch.cat(out)
+def entail_logits(judge: JudgeModel, rows: list[dict[str, Any]]) -> torch.Tensor:
+    return judge.entailment_logits([r["evidence"] for r in rows], [r["claim"] for r in rows])
 
 
-def lexical_baseline(data_dir: Path) -> dict[str, object]:
-    """The rule-based `LexicalJudge` (claimify's default) on the same test triples, for comparison."""
-    rows = read_split(data_dir, "test")
+def lexical_baseline(rows: list[dict[str, Any]], y: torch.Tensor) -> dict[str, object]:
+    """The rule-based `LexicalJudge` (claimify's default) on the same triples, for comparison."""
     judge = LexicalJudge()
-    logits = torch.tensor([[*judge.triage(r["evidence"], r["claim"]).to_dict().values()] for r in rows])
-    y = torch.tensor([ENTAILMENT_LABELS.index(r["label"]) for r in rows])
-    return entailment_metrics(logits.clamp_min(1e-6).log(), y, 1.0)
+    probs = torch.tensor([[*judge.triage(r["evidence"], r["claim"]).to_dict().values()] for r in rows])
+    return entailment_metrics(probs.clamp_min(1e-6).log(), y, 1.0)
 
 
 @torch.inference_mode()
@@ -215,8 +207,11 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
     check_tokenizer_vocab(tok.vocab_size, cfg, str(job.tokenizer))
     train_split, val_split, test_split = (load_split(job.data_dir / f"{s}.jsonl") for s in ("train", "val", "test"))
 
-    entail = load_entailment(job.data_dir, tok, max(s.seq_len for s in t.seq_len)) if cfg.model.entailment_head \
-        else None
+    max_len = max(s.seq_len for s in t.seq_len)
+    entail = load_entailment(job.data_dir) if cfg.model.entailment_head else None
+    if entail is not None:  # encoded once, as JudgeModel renders them
+        entail_ids = [encode_input(tok, *entailment_input(r["evidence"], r["claim"]), max_len).ids
+                      for r in entail["train"][0]]
     model = Transformer(cfg.model)
     opt = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas)
     rng = random.Random(t.seed)
@@ -237,9 +232,8 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
             pairs, order = torch.tensor(order[: t.batch_size]), order[t.batch_size :]
             loss, parts = batch_loss(model, train_split, pairs, ids, tok.pad_id, job.options, cfg)
             if entail is not None:
-                e_loss = entailment_loss(model, entail["train"], entail_rng.sample(
-                    range(len(entail["train"][1])), min(job.options.entail_batch, len(entail["train"][1]))),
-                    tok.pad_id, cfg)
+                picks = entail_rng.sample(range(len(entail_ids)), min(job.options.entail_batch, len(entail_ids)))
+                e_loss = entailment_loss(model, entail_ids, entail["train"][1], picks, tok.pad_id, cfg)
                 loss = loss + job.options.w_entail * e_loss
                 parts = {**parts, "loss": float(loss.detach()), "entail": float(e_loss.detach())}
             (loss / t.grad_accum).backward()
@@ -254,11 +248,10 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
             history["eval"].append({"step": step + 1, **{k: v for k, v in val.items() if k != "clause_f1"}})
     train_seconds = time.perf_counter() - t0
 
-    max_len = max(s.seq_len for s in t.seq_len)
     judge = JudgeModel(model.eval(), tok, max_len=max_len)
     calibration = fit_calibration(raw_outputs(judge, val_split))
     if entail is not None:
-        temperature = fit_softmax_temperature(entail_logits(model, entail["val"], tok.pad_id), entail["val"][1])
+        temperature = fit_softmax_temperature(entail_logits(judge, entail["val"][0]), entail["val"][1])
         calibration = dataclasses.replace(calibration, entail_temperature=temperature)
     judge = JudgeModel(model, tok, calibration, max_len=max_len)
     val_metrics = judge_metrics(raw_outputs(judge, val_split), calibration)
@@ -276,9 +269,9 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
     }
     if entail is not None:
         metrics["entailment"] = {
-            name: entailment_metrics(entail_logits(model, entail[name], tok.pad_id), entail[name][1],
+            name: entailment_metrics(entail_logits(judge, entail[name][0]), entail[name][1],
                                      calibration.entail_temperature) for name in ("val", "test")}
-        metrics["entailment"]["test_lexical_baseline"] = lexical_baseline(job.data_dir)
+        metrics["entailment"]["test_lexical_baseline"] = lexical_baseline(*entail["test"])
 
     def extras(tmp: Path) -> None:
         (tmp / CALIBRATION).write_text(json.dumps(calibration.to_dict(), indent=2, sort_keys=True) + "\n")
