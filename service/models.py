@@ -58,44 +58,63 @@ class ModelSet:
         self._thread: threading.Thread | None = None
 
     def check(self) -> None:
-        """Fail fast: no servable artifact, a drafter whose tokenizer differs from the worker's, or (for a
-        role on the onnx backend) a missing or stale ONNX export."""
+        """Fail fast: no servable artifact, a drafter whose tokenizer differs from the worker's, (for a role
+        on the onnx or coreml backend) a missing or stale export, or coreml off macOS 15+."""
         root = self.settings.artifacts
         if not self.roles and self.settings.models:  # KS_MODELS= (empty): the CAWS endpoints only
             raise SetupError(f"no model artifacts under {root}/ (looked for {self.settings.models}); "
                              "run `kimi-student bootstrap --profile toy` first")
         self._check_drafter()
-        self._check_onnx_exports()
+        self._check_exports()
+
+    def export_dir(self, role: str, backend: str) -> Path:
+        """Where `kimi-student export onnx|coreml` writes by default: <artifacts>/<backend>/<role>."""
+        configured = {"onnx": self.settings.onnx_dir, "coreml": self.settings.coreml_dir}[backend]
+        return (configured or self.settings.artifacts / backend) / role
 
     def onnx_dir(self, role: str) -> Path:
-        return (self.settings.onnx_dir or self.settings.artifacts / "onnx") / role
+        return self.export_dir(role, "onnx")
 
-    def _check_onnx_exports(self) -> None:
+    def coreml_dir(self, role: str) -> Path:
+        return self.export_dir(role, "coreml")
+
+    def _check_exports(self) -> None:
+        from conversion.contracts import StaleExportError, check_export
         from conversion.source import EXPORTED_ROLES
-        from service.engine.onnx_backend import StaleExportError, check_export
+        from service.engine import coreml_backend
 
-        root, onnx = self.settings.artifacts, self.settings.backend_for
-        skipped = [r for r in self.roles if onnx(r) == "onnx" and r not in EXPORTED_ROLES]
-        if skipped:
-            log.warning("--backend onnx: not serving %s (not exported to ONNX)", skipped)
-            self.roles = [r for r in self.roles if r not in skipped]
+        root, backend_for = self.settings.artifacts, self.settings.backend_for
+        servable = {"onnx": EXPORTED_ROLES, "coreml": coreml_backend.SERVED_ROLES}
+        for name, roles in servable.items():
+            skipped = [r for r in self.roles if backend_for(r) == name and r not in roles]
+            if skipped:
+                log.warning("--backend %s: not serving %s (not exported for it)", name, skipped)
+                self.roles = [r for r in self.roles if r not in skipped]
         speculating = self.speculative == "draft" and "worker" in self.roles
-        drafter = ["drafter"] if speculating and "drafter" not in self.roles else []
-        for role in self.roles + drafter:
-            if onnx(role) != "onnx":
+        needed = self.roles + (["drafter"] if speculating and "drafter" not in self.roles else [])
+        coreml = [r for r in needed if backend_for(r) == "coreml"]
+        if coreml and (problem := coreml_backend.runtime_problem()):
+            raise SetupError(f"--backend coreml ({', '.join(coreml)}): {problem}")
+        for role in needed:
+            name = backend_for(role)
+            if name not in servable:
                 continue
             try:
-                check_export(self.onnx_dir(role), read_manifest(root / role))
+                check_export(self.export_dir(role, name), read_manifest(root / role), name)
             except StaleExportError as exc:
-                raise SetupError(f"--backend onnx: {exc}; run `kimi-student export onnx --artifact "
-                                 f"{root / role} --out {self.onnx_dir(role)}`") from None
+                raise SetupError(f"--backend {name}: {exc}; run `kimi-student export {name} --artifact "
+                                 f"{root / role} --out {self.export_dir(role, name)}`") from None
 
     def backend(self, role: str) -> Backend:
-        root = self.settings.artifacts
-        if self.settings.backend_for(role) == "onnx":
+        root, name = self.settings.artifacts, self.settings.backend_for(role)
+        if name == "onnx":
             from service.engine.onnx_backend import OnnxBackend
 
             return OnnxBackend.from_export(self.onnx_dir(role), read_manifest(root / role), self.settings.torch_threads)
+        if name == "coreml":
+            from service.engine.coreml_backend import CoreMLBackend
+
+            return CoreMLBackend.from_export(self.coreml_dir(role), read_manifest(root / role))
         return TorchBackend.from_artifact(root / role, role=role)
 
     def _check_drafter(self) -> None:

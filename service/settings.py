@@ -10,16 +10,16 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROLES = ("worker", "judge", "drafter", "teacher")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "coreml")
 
 
 def parse_backends(spec: str) -> tuple[str, dict[str, str]]:
     """`--backend`: one backend for every role (`onnx`), or per role with an optional default
-    (`torch,drafter=onnx`, `worker=onnx,drafter=onnx`); returns (default, {role: backend})."""
+    (`torch,drafter=onnx`, `worker=coreml,drafter=coreml`); returns (default, {role: backend})."""
     default, per_role = "torch", {}
     items = [item.strip() for item in spec.split(",") if item.strip()]
     if not items:
-        raise ValueError("backend is empty; use torch, onnx, or role=backend pairs")
+        raise ValueError("backend is empty; use torch, onnx, coreml, or role=backend pairs")
     for item in items:
         role, sep, name = item.rpartition("=")
         role, name = role.strip(), name.strip()
@@ -50,9 +50,12 @@ class Settings(BaseSettings):
     # Roles served as /v1 models when their artifact exists (artifacts/<role>/manifest.json).
     models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROLES))  # KS_MODELS=worker,judge
     # One backend for every role ("onnx"), or per role: "torch,drafter=onnx" (parse_backends).
+    # torch | onnx (onnxruntime) | coreml (macOS 15+: worker and drafter only)
     backend: str = "torch"
     # ONNX exports (`kimi-student export onnx`), one directory per role; default <artifacts>/onnx/<role>.
     onnx_dir: Path | None = None
+    # Core ML exports (`kimi-student export coreml`, served on macOS 15+); default <artifacts>/coreml/<role>.
+    coreml_dir: Path | None = None
     # Speculative decoding of the worker: with the drafter, n-gram prompt lookup, or off.
     speculative: Literal["draft", "ngram", "off"] = "draft"
     num_speculative_tokens: int = Field(default=4, ge=1, le=16)

@@ -15,9 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--artifacts", type=Path, help="directory holding worker/, drafter/, judge/, teacher/")
     p.add_argument("--models", help="comma-separated roles to serve when present (default all four)")
-    p.add_argument("--backend", help="model backend: torch (default) or onnx (onnxruntime over `kimi-student "
-                                      "export onnx` graphs), for every role or per role: torch,drafter=onnx")
+    p.add_argument("--backend", help="model backend: torch (default), onnx (onnxruntime over `kimi-student export "
+                                      "onnx` graphs) or coreml (macOS 15+, worker and drafter only: `kimi-student "
+                                      "export coreml` packages; a row holds S-7 tokens of the largest step_<S>), for "
+                                      "every role or per role: torch,drafter=onnx")
     p.add_argument("--onnx-dir", type=Path, help="ONNX exports, one directory per role (default <artifacts>/onnx)")
+    p.add_argument("--coreml-dir", type=Path,
+                   help="Core ML exports, one directory per role (default <artifacts>/coreml)")
     p.add_argument("--speculative", choices=["draft", "ngram", "off"],
                    help="speculative decoding of the worker: with the drafter (default), n-gram lookup, or off")
     p.add_argument("--num-speculative-tokens", type=int, help="draft length gamma (default 4; adaptive)")
@@ -42,9 +46,9 @@ def _serve(args: argparse.Namespace) -> int:
     from service.models import SetupError
     from service.settings import Settings
 
-    fields = ("host", "port", "artifacts", "models", "backend", "onnx_dir", "speculative", "num_speculative_tokens",
-              "max_num_seqs", "max_queue", "max_model_len", "torch_threads", "workers", "log_level", "auth",
-              "data_dir")
+    fields = ("host", "port", "artifacts", "models", "backend", "onnx_dir", "coreml_dir", "speculative",
+              "num_speculative_tokens", "max_num_seqs", "max_queue", "max_model_len", "torch_threads", "workers",
+              "log_level", "auth", "data_dir")
     overrides = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     try:
         settings = Settings(**overrides)

@@ -15,28 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from conversion.contracts import check_export
 from conversion.onnx_runtime import OnnxDecoder, write_kv
 from service.engine.backend import KV_BLOCK
-
-
-class StaleExportError(ValueError):
-    """The ONNX export is missing or was made from other weights than the artifact's."""
-
-
-def check_export(export_dir: Path, manifest: dict[str, Any]) -> None:
-    """Raise StaleExportError unless export_dir holds an ONNX export of exactly these weights."""
-    from conversion.contracts import read_contract
-
-    try:
-        contract = read_contract(export_dir)
-    except FileNotFoundError:
-        raise StaleExportError(f"no ONNX export at {export_dir}") from None
-    exported = contract.get("source", {}).get("weights_sha256")
-    if contract.get("format") != "onnx" or exported != manifest.get("weights_sha256"):
-        raise StaleExportError(
-            f"{export_dir} was exported from weights {str(exported)[:12]}…, the artifact has "
-            f"{str(manifest.get('weights_sha256'))[:12]}…"
-        )
 
 
 class OnnxBackend:
@@ -48,7 +29,7 @@ class OnnxBackend:
 
     @classmethod
     def from_export(cls, export_dir: str | Path, manifest: dict[str, Any], threads: int | None = 1) -> OnnxBackend:
-        check_export(Path(export_dir), manifest)
+        check_export(export_dir, manifest, "onnx")
         return cls(OnnxDecoder(export_dir, threads=threads))
 
     def allocate(self, rows: int, seq_len: int) -> None:
