@@ -2,16 +2,23 @@
 
 `validate(name, instance)` returns diagnostics (empty = valid) with JSONPath-style field paths
 (`$.acceptance[0].id`) and rule ids `<name>.schema.<keyword>`, e.g. `working_spec.schema.required`.
+
+`jsonschema` (Draft 2020-12) is the authority. Each schema is also compiled to Python code by
+`fastjsonschema`, which checks a valid document 20-50x faster; only a document it rejects goes through
+`jsonschema`, whose answer (every error, or none) is the result. The compiled check must therefore never
+accept what `jsonschema` rejects: tests/property/test_schema_fast_path.py holds the two to that.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -51,6 +58,20 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=_formats)
 
 
+def _fast_datetime(value: object) -> bool:
+    try:
+        return _is_datetime(value)
+    except ValueError:
+        return False
+
+
+@cache
+def _fast_check(name: str) -> Callable[[Any], Any]:
+    """The schema compiled to Python (raises `JsonSchemaException` on the first error); defaults are
+    never written into the instance."""
+    return fastjsonschema.compile(load_schema(name), formats={"date-time": _fast_datetime}, use_default=False)
+
+
 def format_path(parts: Any) -> str:
     path = "$"
     for part in parts:
@@ -76,5 +97,11 @@ def _to_diagnostic(name: str, error: ValidationError) -> Diagnostic:
 
 def validate(name: str, instance: Any) -> tuple[Diagnostic, ...]:
     """Every schema error, ordered by field path so the output is stable."""
+    check = _fast_check(name)
+    try:
+        check(instance)
+        return ()
+    except fastjsonschema.JsonSchemaException:
+        pass  # jsonschema decides, and names every error
     errors = (_to_diagnostic(name, e) for e in _validator(name).iter_errors(instance))
     return tuple(sorted(errors, key=lambda d: (d.path, d.rule, d.message)))
