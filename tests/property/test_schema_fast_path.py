@@ -44,8 +44,9 @@ def _documents() -> dict[str, dict[str, Any]]:
 
 
 DOCUMENTS = _documents()
-ODD_VALUES = [None, True, False, 0, 1, -1, 1.0, 2.5, -0.5, 10**20, "", "x", "FEAT-42", "2026-11-25T12:00:00",
-              "2026-11-25T12:00:00Z", "not a date", "é\u0000", [], [1], ["x"], {}, {"a": 1}]
+ODD_VALUES = [  # inserted as copies: a later mutation must never reach this list
+    None, True, False, 0, 1, -1, 1.0, 2.5, -0.5, 10**20, "", "x", "FEAT-42", "2026-11-25T12:00:00",
+    "2026-11-25T12:00:00Z", "not a date", "é\u0000", [], [1], ["x"], {}, {"a": 1}]
 
 
 def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
@@ -76,7 +77,8 @@ def mutated(draw) -> tuple[str, Any]:
         elif action == "delete":
             del parent[path[-1]]
         elif isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "id", "status", "gate"]))] = draw(st.sampled_from(ODD_VALUES))
+            parent[draw(st.sampled_from(["extra", "id", "status", "gate"]))] = copy.deepcopy(
+                draw(st.sampled_from(ODD_VALUES)))
     return name, doc
 
 
