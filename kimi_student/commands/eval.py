@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", choices=["openai", "local"], default="openai")
     p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="OpenAI-compatible API root")
     p.add_argument("--model", default="worker", help="model name sent to the endpoint")
-    p.add_argument("--api-key", help="bearer key (default: none)")
+    p.add_argument("--api-key", default=os.environ.get("KS_API_KEY"),
+                   help="bearer key (default: $KS_API_KEY; `kimi-student serve` needs one with scope chat)")
     p.add_argument("--checkpoint", type=Path, help="artifact directory for --runner local")
     p.add_argument("--in", dest="input", type=Path, help="contextual dataset JSONL")
     p.add_argument("--out", type=Path, help="per-item results JSONL")

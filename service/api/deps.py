@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.api.serving import OpenAIServing
+from service.caws.service import CawsService
 from service.metrics import Metrics
 from service.models import ModelSet
 from service.settings import Settings
@@ -28,7 +29,12 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_caws(request: Request) -> CawsService:
+    return request.app.state.caws
+
+
 ServingDep = Annotated[OpenAIServing, Depends(get_serving)]
 ModelsDep = Annotated[ModelSet, Depends(get_models)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+CawsDep = Annotated[CawsService, Depends(get_caws)]

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from service.api.auth import Chatter
 from service.api.deps import MetricsDep, ModelsDep, ServingDep, SettingsDep
 from service.api.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, ModelCard, ModelList
 from service.api.streaming import SSEResponse
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 503)}
+AUTH_ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 429)}
 
 router = APIRouter()
 
@@ -44,8 +46,8 @@ async def metrics(m: MetricsDep) -> Response:
     return Response(m.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-@router.get("/v1/models")
-async def list_models(models: ModelsDep) -> ModelList:
+@router.get("/v1/models", responses=AUTH_ERRORS)
+async def list_models(models: ModelsDep, _: Chatter) -> ModelList:
     """The served roles (worker, judge, drafter, teacher), loaded or loading."""
     cards = []
     for role in models.roles:
@@ -55,13 +57,14 @@ async def list_models(models: ModelsDep) -> ModelList:
     return ModelList(data=cards)
 
 
-@router.post("/v1/chat/completions", responses=ERRORS)
-async def create_chat_completion(body: ChatCompletionRequest, request: Request, serving: ServingDep) -> Response:
+@router.post("/v1/chat/completions", responses=ERRORS | AUTH_ERRORS)
+async def create_chat_completion(body: ChatCompletionRequest, request: Request, serving: ServingDep,
+                                 _: Chatter) -> Response:
     """OpenAI chat completions, streamed (SSE) or not."""
     return to_response(await serving.create_chat_completion(body, request))
 
 
-@router.post("/v1/completions", responses=ERRORS)
-async def create_completion(body: CompletionRequest, request: Request, serving: ServingDep) -> Response:
+@router.post("/v1/completions", responses=ERRORS | AUTH_ERRORS)
+async def create_completion(body: CompletionRequest, request: Request, serving: ServingDep, _: Chatter) -> Response:
     """OpenAI text completions, streamed (SSE) or not."""
     return to_response(await serving.create_completion(body, request))

@@ -1,7 +1,7 @@
 """Persistence of the CAWS service: SQLAlchemy 2 tables, repositories (keyword-only functions), migrations.
 
 `Store` is built once per app (in `create_app`) from the settings' database URL and kept on
-`app.state`; routes get a fresh `Session` per request through `service.api.caws.deps.SessionDep`.
+`app.state`; routes get a fresh `Session` per request through `service.api.deps.CawsDep`.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def service(artifacts: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "kimi_student.cli", "serve", "--artifacts", str(artifacts), "--port", str(port),
-           "--models", "worker,teacher", "--log-level", "warning"]
+           "--models", "worker,teacher", "--log-level", "warning", "--auth", "off"]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
     try:

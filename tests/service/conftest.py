@@ -102,6 +102,7 @@ def serve(artifacts: Path, **settings) -> LiveServer:
     from service.api.app import create_app
     from service.settings import Settings
 
+    settings.setdefault("auth", "off")  # loopback: no keys (tests/service/test_auth.py checks the /v1 scopes)
     return LiveServer(create_app(Settings(artifacts=artifacts, torch_threads=1, **settings)))
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query
 
-from service.api.caws.deps import Adjudicator, CawsDep, Reader, WaiverApprover, WaiverWriter
+from service.api.auth import Adjudicator, Reader, WaiverApprover, WaiverWriter
 from service.api.caws.protocol import (
     ChainReportPublic,
     ClaimifyRequest,
@@ -17,7 +17,7 @@ from service.api.caws.protocol import (
     VerdictsPublic,
     WaiversPublic,
 )
-from service.api.deps import SettingsDep
+from service.api.deps import CawsDep, SettingsDep
 from service.api.protocol import ErrorResponse
 
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 429, 503)}

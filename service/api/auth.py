@@ -1,4 +1,4 @@
-"""Typed dependencies of the CAWS routes: the serving object, the caller and their scope.
+"""Who is calling, for every route but /health, /ready and /metrics: the caller and their scope.
 
 `require(scope)` authenticates the `Authorization: Bearer` key (401), checks the scope (403; `admin`
 holds every scope) and takes a token from the caller's rate-limit bucket (429 + Retry-After).
@@ -13,20 +13,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.api.deps import SettingsDep
+from service.api.deps import CawsDep, SettingsDep
 from service.api.errors import ApiError
 from service.cache import CacheUnavailable
-from service.caws.service import CawsService
 from service.store.keys import SCOPES, Principal, authenticate
 
 ANONYMOUS = Principal("anonymous", frozenset(SCOPES), None, authenticated=False)
-
-
-def get_caws(request: Request) -> CawsService:
-    return request.app.state.caws
-
-
-CawsDep = Annotated[CawsService, Depends(get_caws)]
 
 
 def get_principal(request: Request, settings: SettingsDep, caws: CawsDep) -> Principal:
@@ -65,6 +57,7 @@ def require(scope: str) -> Callable[..., Principal]:
     return check
 
 
+Chatter = Annotated[Principal, Depends(require("chat"))]  # /v1: models, chat and text completions
 Adjudicator = Annotated[Principal, Depends(require("adjudicate"))]
 WaiverWriter = Annotated[Principal, Depends(require("waivers:write"))]
 WaiverApprover = Annotated[Principal, Depends(require("waivers:approve"))]
