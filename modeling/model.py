@@ -130,13 +130,21 @@ class Attention(nn.Module):
 
     def forward(
         self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
-        kv_len: int | None = None,
+        kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
+        """Attention output [B, T, D]; with `query_at` ([B] indexes into T, no cache) only row b's query at
+        query_at[b] attends (keys and values still come from all T tokens): [B, 1, D]."""
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if query_at is not None:
+            rows = torch.arange(b, device=x.device)
+            x, cos, sin = x[rows, query_at][:, None], cos[query_at][:, None, None], sin[query_at][:, None, None]
+            mask = mask.expand(b, -1, -1, -1)[rows, :, query_at][:, :, None]  # [B, 1, 1, S]
+            t = 1
+        q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
+        q = apply_rope(q, cos, sin)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(input_pos, k, v, row0, kv_len)  # [B, Hkv, S, Dh], S = cache length
         if self.n_heads != self.n_kv_heads:
@@ -166,9 +174,12 @@ class TransformerBlock(nn.Module):
 
     def forward(
         self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
-        kv_len: int | None = None,
+        kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos, row0, kv_len)
+        h = self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos, row0, kv_len, query_at)
+        if query_at is not None:  # the block's output at those tokens only: [B, 1, D]
+            x = x[torch.arange(x.shape[0], device=x.device), query_at][:, None]
+        x = x + h
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -333,17 +344,31 @@ class Transformer(nn.Module):
         """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""
         if self.judge_heads is None:
             raise RuntimeError("this model has no judge heads (config.model.judge_heads is false)")
-        h = self.hidden_states(idx, attention_mask=attention_mask)  # [B, T, D]
-        pooled = h[torch.arange(h.shape[0], device=h.device), last_real_index(idx, attention_mask)]
+        pooled = self.last_states(idx, attention_mask)
         return self.judge_heads.score(pooled).squeeze(-1), self.judge_heads.clause(pooled)
 
     def entailment(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Support / contradict / insufficient logits [B, 3] from the last real token of each row."""
         if self.judge_heads is None or self.judge_heads.entail is None:
             raise RuntimeError("this model has no entailment head (config.model.entailment_head is false)")
-        h = self.hidden_states(idx, attention_mask=attention_mask)
-        pooled = h[torch.arange(h.shape[0], device=h.device), last_real_index(idx, attention_mask)]
-        return self.judge_heads.entail(pooled)
+        return self.judge_heads.entail(self.last_states(idx, attention_mask))
+
+    def last_states(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """[B, D]: each row's final hidden state at its last real token, as
+        `hidden_states(idx, attention_mask=...)[b, last]`, without caches. The last block runs for that
+        token only (its keys and values still come from every token): the heads read nothing else, and
+        its other queries, attention outputs and MLP rows would be half of a two-layer judge's forward."""
+        if self.cache_seq_len:
+            raise ValueError("last_states runs without KV caches (clear_caches first)")
+        input_pos = torch.arange(idx.shape[1], device=idx.device)
+        mask = self.build_mask(input_pos, attention_mask)
+        cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
+        x = self.model.embed_tokens(idx)
+        *body, last = self.model.layers
+        for layer in body:
+            x = layer(x, cos, sin, mask, input_pos)
+        x = last(x, cos, sin, mask, input_pos, query_at=last_real_index(idx, attention_mask))
+        return self.model.norm(x[:, 0])
 
 
 def last_real_index(idx: Tensor, attention_mask: Tensor | None) -> Tensor:

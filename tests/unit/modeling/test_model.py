@@ -163,6 +163,32 @@ def test_judge_reads_the_last_real_token():
         assert (s - score).abs().max() <= TOL and (c - clauses).abs().max() <= TOL
 
 
+@pytest.mark.parametrize("layers", [1, 3])
+def test_last_states_equal_the_full_forward_at_the_last_real_token(layers: int):
+    """The judge's shortcut (last block for one query per row) = the full forward read at that token,
+    in values and in gradients, for left, right and no padding."""
+    model = tiny_model(role="judge", n_layers=layers)
+    idx = random_ids(model, 3, 11, seed=7)
+    mask = torch.tensor([[1] * 11, [0, 0, 0] + [1] * 8, [1] * 6 + [0] * 5])
+    for m in (mask, None):
+        full = model.hidden_states(idx, attention_mask=m)[torch.arange(3), last_real_index(idx, m)]
+        fast = model.last_states(idx, m)
+        assert (full - fast).abs().max() <= 1e-5
+        grads = []
+        for out in (full, fast):
+            model.zero_grad()
+            out.pow(2).sum().backward(retain_graph=True)
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+
+
+def test_last_states_refuse_a_model_with_caches():
+    model = tiny_model(role="judge")
+    model.setup_caches(1, 16)
+    with pytest.raises(ValueError, match="without KV caches"):
+        model.last_states(random_ids(model, 1, 5, seed=1))
+
+
 def test_last_real_index_handles_both_paddings():
     idx = torch.zeros(3, 5, dtype=torch.long)
     mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
