@@ -96,7 +96,8 @@ def run(url: str, headers: dict, requests: int, concurrency: int, diff: str, kee
     if pooled is not None:
         pooled.close()
     return {"concurrency": concurrency, "requests": requests, "p50_ms": round(ms[len(ms) // 2], 1),
-            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1), "mean_ms": round(statistics.fmean(ms), 1)}
+            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1), "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
+            "mean_ms": round(statistics.fmean(ms), 1)}
 
 
 def main() -> None:

@@ -16,12 +16,14 @@ from fastapi import Depends, Request
 from service.api.deps import CawsDep, SettingsDep
 from service.api.errors import ApiError
 from service.cache import CacheUnavailable
+from service.caws.service import CawsService
+from service.settings import Settings
 from service.store.keys import SCOPES, Principal, authenticate
 
 ANONYMOUS = Principal("anonymous", frozenset(SCOPES), None, authenticated=False)
 
 
-def get_principal(request: Request, settings: SettingsDep, caws: CawsDep) -> Principal:
+def authenticated(request: Request, settings: Settings, caws: CawsService) -> Principal:
     if settings.auth == "off":
         return ANONYMOUS
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -36,23 +38,35 @@ def get_principal(request: Request, settings: SettingsDep, caws: CawsDep) -> Pri
     return principal
 
 
+def get_principal(request: Request, settings: SettingsDep, caws: CawsDep) -> Principal:
+    return authenticated(request, settings, caws)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def authorize(request: Request, settings: Settings, caws: CawsService, scope: str) -> Principal:
+    """The caller, if its key is live, holds `scope` and has a token left in its rate-limit bucket."""
+    principal = authenticated(request, settings, caws)
+    if scope not in principal.scopes and "admin" not in principal.scopes:
+        raise ApiError(403, f"this key lacks the scope {scope!r}", code="missing_scope")
+    rate = principal.rate_limit_per_min or settings.rate_limit_per_min
+    try:
+        wait = caws.cache.take(f"key:{principal.name}", rate_per_min=rate)
+    except CacheUnavailable:  # no shared rate limit -> refuse rather than let every key through
+        raise ApiError(503, "the rate-limit store is unavailable", code="cache_unavailable",
+                       headers={"Retry-After": str(settings.retry_after_s)}) from None
+    if wait > 0:
+        raise ApiError(429, f"rate limit of {rate} requests per minute reached", code="rate_limited",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return principal
+
+
 def require(scope: str) -> Callable[..., Principal]:
-    def check(principal: PrincipalDep, settings: SettingsDep, caws: CawsDep) -> Principal:
-        if scope not in principal.scopes and "admin" not in principal.scopes:
-            raise ApiError(403, f"this key lacks the scope {scope!r}", code="missing_scope")
-        rate = principal.rate_limit_per_min or settings.rate_limit_per_min
-        try:
-            wait = caws.cache.take(f"key:{principal.name}", rate_per_min=rate)
-        except CacheUnavailable:  # no shared rate limit -> refuse rather than let every key through
-            raise ApiError(503, "the rate-limit store is unavailable", code="cache_unavailable",
-                           headers={"Retry-After": str(settings.retry_after_s)}) from None
-        if wait > 0:
-            raise ApiError(429, f"rate limit of {rate} requests per minute reached", code="rate_limited",
-                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        return principal
+    """`authorize` as one dependency (one thread-pool hop: the key lookup reads the database)."""
+
+    def check(request: Request, settings: SettingsDep, caws: CawsDep) -> Principal:
+        return authorize(request, settings, caws, scope)
 
     return check
 

@@ -1,4 +1,8 @@
-"""Typed dependencies: handlers get what app.state holds, so tests can override them."""
+"""Typed dependencies: handlers get what app.state holds, so tests can override them.
+
+They are `async def`: FastAPI runs a plain `def` dependency in its thread pool, and each such hop
+waits for a worker thread and the GIL (at 8 concurrent adjudications, six hops per request were a
+third of the latency); an attribute read needs no thread."""
 
 from __future__ import annotations
 
@@ -13,23 +17,23 @@ from service.models import ModelSet
 from service.settings import Settings
 
 
-def get_serving(request: Request) -> OpenAIServing:
+async def get_serving(request: Request) -> OpenAIServing:
     return request.app.state.serving
 
 
-def get_models(request: Request) -> ModelSet:
+async def get_models(request: Request) -> ModelSet:
     return request.app.state.models
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_caws(request: Request) -> CawsService:
+async def get_caws(request: Request) -> CawsService:
     return request.app.state.caws
 
 

@@ -14,12 +14,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from arbiter.provenance import GENESIS, ChainReport, entry_hash, record_hash, seal, verify
 from service.store.db import lock_chain, write_transaction
 from service.store.tables import Candidate, ChainHead, IdempotencyRecord, ProvenanceEntry, Verdict, ViolationRow
+
+VERDICTS, CANDIDATES, VIOLATIONS = Verdict.__table__, Candidate.__table__, ViolationRow.__table__
+ENTRIES, HEAD, IDEMPOTENCY = ProvenanceEntry.__table__, ChainHead.__table__, IdempotencyRecord.__table__
+# The statements of an append, built once (parameters at execution: no per-call construction).
+SEEN_KEY = select(IDEMPOTENCY.c.body_sha256, IDEMPOTENCY.c.verdict_id).where(
+    IDEMPOTENCY.c.scope_key == bindparam("key"))
+SEEN_VERDICT = select(VERDICTS.c.record_json).where(VERDICTS.c.verdict_id == bindparam("vid"))
+ADVANCE_HEAD = update(HEAD).where(HEAD.c.id == 1).values(length=bindparam("new_length"),
+                                                         head_hash=bindparam("new_hash"))
 
 
 class IdempotencyConflict(Exception):
@@ -34,39 +43,44 @@ class Saved:
 
 def save_verdict(session: Session, *, record: Mapping[str, Any], principal: str | None,
                  idempotency: tuple[str, str] | None = None) -> Saved:
-    """Persist `record` (unsealed) with its chain entry; `idempotency` is (scope key, body sha256)."""
+    """Persist `record` (unsealed) with its chain entry; `idempotency` is (scope key, body sha256).
+    Plain SQL statements on the session's connection (no unit of work): this runs for every
+    adjudication, and the ORM's flush cost more than the rest of the transaction."""
     with write_transaction(session):
-        head = lock_chain(session)
+        conn = session.connection()
+        length, head_hash = lock_chain(session)
         if idempotency is not None:
-            seen = session.get(IdempotencyRecord, idempotency[0])
+            seen = conn.execute(SEEN_KEY, {"key": idempotency[0]}).first()
             if seen is not None:
                 if seen.body_sha256 != idempotency[1]:
                     raise IdempotencyConflict(idempotency[0])
                 return Saved(_load(session, seen.verdict_id), created=False)
-        existing = session.get(Verdict, record["verdict_id"])
-        sealed = _append(session, head, record, principal) if existing is None else json.loads(existing.record_json)
+        existing = conn.execute(SEEN_VERDICT, {"vid": record["verdict_id"]}).scalar_one_or_none()
+        sealed = _append(conn, length, head_hash, record, principal) if existing is None else json.loads(existing)
         if idempotency is not None:
-            session.add(IdempotencyRecord(scope_key=idempotency[0], body_sha256=idempotency[1],
-                                          verdict_id=record["verdict_id"], created_at=_now()))
+            conn.execute(insert(IDEMPOTENCY), {"scope_key": idempotency[0], "body_sha256": idempotency[1],
+                                               "verdict_id": record["verdict_id"], "created_at": _now()})
         return Saved(sealed, created=existing is None)
 
 
-def _append(session: Session, head: Any, record: Mapping[str, Any], principal: str | None) -> dict[str, Any]:
+def _append(conn: Connection, length: int, head_hash: str, record: Mapping[str, Any],
+            principal: str | None) -> dict[str, Any]:
     digest = record_hash(record)
     vid = record["verdict_id"]
-    entry = {"index": head.length, "verdict_id": vid, "record_sha256": digest, "previous_hash": head.head_hash,
-             "hash": entry_hash(head.length, vid, digest, head.head_hash)}
+    entry = {"index": length, "verdict_id": vid, "record_sha256": digest, "previous_hash": head_hash,
+             "hash": entry_hash(length, vid, digest, head_hash)}
     sealed = seal(record, entry)
-    session.add(Verdict(verdict_id=vid, change_id=sealed["change_id"], status=sealed["status"],
-                        spec_id=sealed["spec_id"], record_json=json.dumps(sealed, ensure_ascii=False),
-                        principal=principal, created_at=_now()))
-    session.flush()  # the verdict row before the rows that reference it
-    session.add_all(Candidate(verdict_id=vid, candidate_id=c["candidate_id"], status=c["status"],
-                              judge_score=c["judge_score"], superseded=c["superseded"]) for c in sealed["candidates"])
-    session.add_all(ViolationRow(verdict_id=vid, gate=v["gate"], message=v["message"], waived_by=v["waived_by"])
-                    for v in sealed["violations"])
-    session.add(ProvenanceEntry(**entry))
-    head.length, head.head_hash = head.length + 1, entry["hash"]
+    conn.execute(insert(VERDICTS), {"verdict_id": vid, "change_id": sealed["change_id"], "status": sealed["status"],
+                                    "spec_id": sealed["spec_id"], "record_json": json.dumps(sealed, ensure_ascii=False),
+                                    "principal": principal, "created_at": _now()})
+    conn.execute(insert(CANDIDATES), [{"verdict_id": vid, "candidate_id": c["candidate_id"], "status": c["status"],
+                                       "judge_score": c["judge_score"], "superseded": c["superseded"]}
+                                      for c in sealed["candidates"]])
+    if sealed["violations"]:
+        conn.execute(insert(VIOLATIONS), [{"verdict_id": vid, "gate": v["gate"], "message": v["message"],
+                                           "waived_by": v["waived_by"]} for v in sealed["violations"]])
+    conn.execute(insert(ENTRIES), entry)
+    conn.execute(ADVANCE_HEAD, {"new_length": length + 1, "new_hash": entry["hash"]})
     return sealed
 
 

@@ -77,3 +77,33 @@ def test_a_verdict_without_its_entry_breaks_the_chain(tmp_path: Path) -> None:
     with store.sessions() as session:
         assert verify_chain(session).to_dict() == {"ok": False, "length": 1, "first_bad_index": 1}
     store.close()
+
+
+HOLDER = """
+import sys, time
+from service.store import Store
+from service.store.db import write_transaction
+store = Store.open(sys.argv[1], migrate=False)
+with store.sessions() as session, write_transaction(session):
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_writer_killed_while_holding_the_write_lock_blocks_nobody(tmp_path: Path) -> None:
+    """The in-process and cross-process writer lock (flock) dies with its process, as SQLite's own does."""
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    db.upgrade(url)
+    root = Path(__file__).resolve().parents[2]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], cwd=root, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    holder.kill()  # SIGKILL: no cleanup runs
+    holder.wait(timeout=30)
+    store = Store.open(url, migrate=False)
+    now = dt.datetime.now(dt.UTC)
+    record = adjudicate_request(plea_body(), policy=read_policy().unwrap(), default_now=now).unwrap()
+    with store.sessions() as session:
+        assert save_verdict(session, record=record, principal="after").created
+    with store.sessions() as session:
+        assert verify_chain(session).to_dict() == {"ok": True, "length": 1, "first_bad_index": None}
+    store.close()

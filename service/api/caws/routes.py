@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
-from service.api.auth import Adjudicator, Reader, WaiverApprover, WaiverWriter
+from service.api.auth import Adjudicator, Reader, WaiverApprover, WaiverWriter, authorize
 from service.api.caws.protocol import (
     ChainReportPublic,
     ClaimifyRequest,
@@ -26,11 +28,19 @@ JsonObject = Annotated[dict[str, Any], Body()]
 router = APIRouter(prefix="/caws", tags=["caws"], responses=ERRORS)
 
 
-@router.post("/adjudicate")
-def adjudicate(body: JsonObject, caws: CawsDep, principal: Adjudicator,
-               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> dict[str, Any]:
-    """Adjudicate one plea or up to 8 candidates; the verdict is persisted and chained before it is returned."""
-    return caws.adjudicate(body, principal=principal, idempotency_key=idempotency_key)
+@router.post("/adjudicate", response_model=dict[str, Any])
+async def adjudicate(request: Request, body: JsonObject, caws: CawsDep, settings: SettingsDep,
+                     idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    """Adjudicate one plea or up to 8 candidates; the verdict is persisted and chained before it is returned.
+    Needs scope `adjudicate`."""
+
+    def work() -> dict[str, Any]:
+        principal = authorize(request, settings, caws, "adjudicate")
+        return caws.adjudicate(body, principal=principal, idempotency_key=idempotency_key)
+
+    # The busiest route: key check and adjudication in one thread-pool hop (each hop waits for a thread
+    # and the GIL), and the record, plain JSON the arbiter validated, encoded without FastAPI's encoder.
+    return JSONResponse(await run_in_threadpool(work))
 
 
 @router.get("/verdicts/{verdict_id}")
