@@ -31,6 +31,7 @@ from tqdm import tqdm
 from modeling.checkpoint import ArtifactError, check_tokenizer_vocab, load_artifact, save_artifact, sha256_file
 from modeling.config import ConfigError, KDConfig, RoleConfig
 from modeling.model import Transformer
+from modeling.precision import effective_precision
 from modeling.prune import PruneError, prune
 from modeling.tokenizer import KSTokenizer
 from training import checkpoints, kd_data, losses, qat
@@ -79,9 +80,14 @@ def lr_at(step: int, cfg: RoleConfig) -> float:
     return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _autocast(cfg: RoleConfig) -> torch.autocast:
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.training.precision == "bf16")
+    """bf16 autocast when the config asks for it and this machine computes bf16 natively."""
+    bf16 = effective_precision(cfg.training.precision, _device()) == "bf16"
+    return torch.autocast(_device(), dtype=torch.bfloat16, enabled=bf16)
 
 
 def _dist() -> tuple[int, int]:
@@ -302,4 +308,6 @@ def _final_metrics(job: TrainJob, data: SFTData, kd: kd_data.KDData | None, toke
             **{k: v for k, v in last_eval.items() if k != "step"},
             "train_samples": len(kd.train if kd else data.train), "heldout_samples": len(data.heldout),
             "truncated_samples": kd.truncated if kd else data.truncated,
-            "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None, **extra, "history": job.history}
+            "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
+            "precision": effective_precision(job.config.training.precision, _device()), **extra,
+            "history": job.history}

@@ -41,6 +41,7 @@ from modeling.judge import (
     pad_batch,
 )
 from modeling.model import Transformer
+from modeling.precision import effective_precision
 from modeling.tokenizer import KSTokenizer
 from training.data.jsonl import DataError, read_header, read_jsonl
 from training.judge.calibrate import entailment_metrics, fit_calibration, fit_softmax_temperature, judge_metrics
@@ -109,7 +110,8 @@ def load_split(path: Path) -> JudgeSplit:
 
 
 def _autocast(cfg: RoleConfig):
-    return torch.autocast("cpu", dtype=torch.bfloat16) if cfg.training.precision == "bf16" else nullcontext()
+    bf16 = effective_precision(cfg.training.precision, "cpu") == "bf16"  # bf16 only where the CPU has it
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def batch_loss(model: Transformer, split: JudgeSplit, pairs: torch.Tensor, ids: list[list[int]], pad_id: int,
@@ -263,6 +265,7 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 1),
         "total_seconds": round(time.perf_counter() - t0, 1),
         "steps": t.max_steps,
+        "precision": effective_precision(t.precision, "cpu"),
         "train_pairs": len(train_split.winner),
         "max_len": max_len,
         "options": dataclasses.asdict(job.options),

@@ -16,6 +16,7 @@ import torch
 
 from modeling.checkpoint import load_artifact
 from modeling.generate import generate_batch
+from modeling.precision import effective_dtype
 from modeling.tokenizer import KSTokenizer, TokenizerError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -32,11 +33,12 @@ class LocalTeacher:
 
     def __init__(self, directory: str | os.PathLike[str], *, device: str = "cpu", dtype: str = "float32"):
         """`dtype` bfloat16 roughly halves the CPU time of forced capture where the CPU has bf16 matrix
-        units; the stored distributions then differ from float32 by about 1e-2 nats."""
+        units (elsewhere the teacher runs in float32: modeling.precision); the stored distributions
+        then differ from float32 by about 1e-2 nats. `self.dtype` is the dtype used."""
         if dtype not in DTYPES:
             raise ValueError(f"teacher dtype must be one of {sorted(DTYPES)}, not {dtype!r}")
         self.dir = Path(directory)
-        self.dtype = dtype
+        self.dtype = dtype = effective_dtype(dtype, device)
         self.model, self.config = load_artifact(self.dir, device=device, dtype=DTYPES[dtype])
         try:
             self.tokenizer = KSTokenizer.load(self.dir)

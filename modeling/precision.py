@@ -1,0 +1,52 @@
+"""bf16 only where the hardware computes it: configs ask for bf16, the machine decides.
+
+The toy configs train under bf16 autocast, 2-3x faster than fp32 on CPUs with AVX512-BF16 or AMX. A
+CPU without native bf16 (an AVX2-only x86, for example) has oneDNN emulate it: a bf16 matmul there
+took 13x as long as fp32 (3072x128 @ 128x384, one thread, AMD EPYC with AVX2). So "bf16" means bf16
+where oneDNN has a bf16 path (or on a GPU), fp32 elsewhere, with a warning once per process; the
+trainers record the precision they used. Set KS_FORCE_BF16=1 to keep bf16 anyway (to reproduce a
+bf16 run's numerics on such a CPU, slowly).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cache
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def cpu_has_fast_bf16() -> bool:
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def bf16_pays(device: str | torch.device = "cpu") -> bool:
+    if torch.device(device).type != "cpu" or os.environ.get("KS_FORCE_BF16") == "1":
+        return True
+    return cpu_has_fast_bf16()
+
+
+def effective_precision(requested: str, device: str | torch.device = "cpu") -> str:
+    """The precision to train in: `requested` ("fp32" | "bf16"), except bf16 on a CPU without it."""
+    if requested != "bf16" or bf16_pays(device):
+        return requested
+    _warn_once()
+    return "fp32"
+
+
+def effective_dtype(requested: str, device: str | torch.device = "cpu") -> str:
+    """The same rule for a model loaded in a dtype name ("float32" | "bfloat16")."""
+    if requested != "bfloat16" or bf16_pays(device):
+        return requested
+    _warn_once()
+    return "float32"
+
+
+@cache
+def _warn_once() -> None:
+    log.warning("bf16 requested, but this CPU has no native bf16 matmuls (%s): running in fp32 "
+                "(set KS_FORCE_BF16=1 to keep bf16)", torch.backends.cpu.get_cpu_capability())
