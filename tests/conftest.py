@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,18 @@ from training.data import extract, generate
 def _service_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Services started by tests keep their embedded SQLite store in a temp dir, never in the checkout."""
     os.environ.setdefault("KS_DATA_DIR", str(tmp_path_factory.mktemp("ks-data")))
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Small models decode fastest on one intra-op thread (and other processes share the cores); a
+    module opts in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -39,12 +39,7 @@ END = 2
 LENGTHS = (64, 128)  # small step functions: capacities 57 and 121 real tokens per row
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- the stand-in for the Core ML runtime ---------------------------------------------------------

@@ -15,13 +15,7 @@ from tests.service.conftest import tiny_pair
 END = 2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models decode fastest on one intra-op thread (and other processes share the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
