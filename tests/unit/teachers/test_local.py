@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from modeling import precision
 from modeling.chat import render_messages, render_sample
 from modeling.generate import greedy
 from modeling.tokenizer import KSTokenizer
@@ -98,7 +99,8 @@ def test_generate_matches_the_reference_greedy_loop(teacher: LocalTeacher, extra
     assert teacher.tokenizer_sha256 == tokenizer.sha256 and teacher.spec.startswith("local:")
 
 
-def test_bfloat16_teacher_is_close_to_float32(teacher: LocalTeacher, extracted_rows, tokenizer) -> None:
+def test_bfloat16_teacher_is_close_to_float32(teacher: LocalTeacher, extracted_rows, tokenizer, monkeypatch) -> None:
+    monkeypatch.setenv("KS_FORCE_BF16", "1")  # bf16 even on a CPU without it (slow there, same numbers)
     header, rows = extracted_rows
     full, turns = split_turns(rows[1], header["tools"], tokenizer)
     seq, targets = full[:turns[-1].prompt_len + len(turns[-1].ids)], [(t.prompt_len, t.prompt_len + len(t.ids))
@@ -111,3 +113,10 @@ def test_bfloat16_teacher_is_close_to_float32(teacher: LocalTeacher, extracted_r
         torch.testing.assert_close(h_lps[:, 0], lps[:, 0], atol=0.1, rtol=0)
     with pytest.raises(ValueError, match="dtype"):
         LocalTeacher(teacher.dir, dtype="float16")
+
+
+def test_a_bfloat16_teacher_runs_in_float32_on_a_cpu_without_bf16(teacher: LocalTeacher, monkeypatch) -> None:
+    monkeypatch.delenv("KS_FORCE_BF16", raising=False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    half = LocalTeacher(teacher.dir, dtype="bfloat16")
+    assert half.dtype == "float32" and half.model.lm_head.weight.dtype == torch.float32
