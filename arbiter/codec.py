@@ -41,6 +41,8 @@ def parse_structured(text: str, rule_prefix: str) -> Result[Any]:
 
 def normalize(value: Any) -> Any:
     """Make YAML output JSON-shaped: times to ISO strings, mapping keys to strings."""
+    if isinstance(value, str | int | float) or value is None:  # most values: nothing to do
+        return value
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
