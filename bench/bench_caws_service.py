@@ -1,12 +1,15 @@
 """`POST /caws/adjudicate` latency through a live `kimi-student serve`: one candidate, a 300-line diff, toy Judge.
 
 Usage: python bench/bench_caws_service.py [--requests 200] [--concurrency 1 8] [--workers 1]
-       [--tokenizer artifacts/tokenizer] [--judge artifacts/judge] [--new-connections]
+       [--tokenizer artifacts/tokenizer] [--judge artifacts/judge] [--backend torch,judge=onnx]
+       [--new-connections]
 Copies `--judge` (a trained artifact) or builds a random-init `judge_toy` on the given tokenizer
 (2,048 tokens) in a temporary directory, starts the server there (SQLite, or KS_DATABASE_URL /
 KS_REDIS_URL when set), creates a key, and prints one JSON line per concurrency with p50/p95/mean in
 milliseconds. The client keeps its connections open (one pooled client), as an application would, and
 builds the request bodies before timing; `--new-connections` opens one connection per request.
+`--backend torch,judge=onnx` exports the judge to ONNX in that directory and serves its heads from
+onnxruntime (`kimi-student serve --backend judge=onnx`).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from pathlib import Path
 import httpx
 import torch
 
+from conversion.onnx_export import export_onnx
 from modeling.checkpoint import save_artifact
 from modeling.config import load_role_config
 from modeling.model import Transformer
+from service.settings import Settings
 
 SPEC = {"id": "FEAT-42", "title": "Add rate limiting to the login endpoint", "risk_tier": 2, "mode": "feature",
         "change_budget": {"max_files": 3, "max_loc": 400}, "blast_radius": {"modules": ["src/auth"],
@@ -62,8 +67,9 @@ def body(diff: str) -> dict:
                              "contracts": {"consumer": True, "provider": True}}}
 
 
-def start(root: Path, port: int, workers: int) -> subprocess.Popen:
+def start(root: Path, port: int, workers: int, backend: str = "torch") -> subprocess.Popen:
     env = {**os.environ, "KS_MODELS": "", "KS_WORKERS": str(workers), "KS_ARTIFACTS": str(root / "artifacts"),
+           "KS_BACKEND": backend,
            "KS_DATA_DIR": str(root / "data"),
            "KS_LOG_LEVEL": "warning", "KS_RATE_LIMIT_PER_MIN": "1000000"}
     proc = subprocess.Popen([sys.executable, "-m", "kimi_student", "serve", "--port", str(port)], env=env)
@@ -108,6 +114,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server processes (uvicorn workers)")
     parser.add_argument("--judge", type=Path, help="a trained judge artifact (default: a random-init judge_toy)")
     parser.add_argument("--new-connections", action="store_true", help="one connection per request (no keep-alive)")
+    parser.add_argument("--backend", default="torch", help="as `serve --backend`; judge=onnx exports the judge first")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -118,18 +125,20 @@ def main() -> None:
             cfg = load_role_config("judge_toy")
             save_artifact(root / "artifacts" / "judge", Transformer(cfg.model).eval(), cfg,
                           tokenizer_dir=args.tokenizer)
+        if Settings(backend=args.backend).backend_for("judge") == "onnx":
+            export_onnx(root / "artifacts" / "judge", root / "artifacts" / "onnx" / "judge")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         key = subprocess.run([sys.executable, "-m", "kimi_student", "keys", "create", "--name", "bench", "--scopes",
                               "adjudicate", "--data-dir", str(root / "data")], capture_output=True, text=True,
                              check=True).stdout.strip()
-        proc = start(root, port, args.workers)
+        proc = start(root, port, args.workers, args.backend)
         try:
             for c in args.concurrency:
                 result = run(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}, args.requests, c,
                              diff_300(), keep_alive=not args.new_connections)
-                print(json.dumps({**result, "keep_alive": not args.new_connections,
+                print(json.dumps({**result, "keep_alive": not args.new_connections, "backend": args.backend,
                                   "judge": "trained" if args.judge else "random"}), flush=True)
         finally:
             proc.terminate()

@@ -2,6 +2,7 @@
 
 `OnnxDecoder.prefill` and `decode` run the graphs; `write_kv` puts their new K/V into cache arrays at the
 positions they were computed for. The service's ONNX backend and the parity checks both use these.
+`OnnxJudgeHeads` runs a judge export's `judge` graph (score and clause logits) for `JudgeModel`.
 """
 
 from __future__ import annotations
@@ -59,3 +60,20 @@ class OnnxDecoder:
         feed.update(zip(self.cache_names, caches, strict=True))
         logits, *new = self.decode_session.run(None, feed)
         return logits, new
+
+
+class OnnxJudgeHeads:
+    """A judge export's heads graph as `JudgeModel`'s `heads`: (ids, mask) [B, T] -> (score [B], clause
+    logits [B, 5]). One `run` per batch: the whole forward runs without the GIL, which matters in a
+    server whose request threads want it at the same time."""
+
+    def __init__(self, export_dir: str | Path, threads: int | None = None):
+        self.dir = Path(export_dir)
+        self.session = session(self.dir / GRAPH_FILES["judge"], threads)
+
+    def __call__(self, ids: Any, mask: Any) -> tuple[Any, Any]:
+        import torch
+
+        score, clause = self.session.run(None, {"input_ids": ids.numpy().astype(np.int64),
+                                                "attention_mask": mask.numpy().astype(np.int64)})
+        return torch.from_numpy(score), torch.from_numpy(clause)

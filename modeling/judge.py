@@ -128,12 +128,17 @@ class Comparison:
     orders_agree: bool
 
 
+Heads = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # (ids, mask) -> score, clauses
+
+
 class JudgeModel:
     """A loaded Judge; satisfies the arbiter's `Judge` protocol (`score`, `artifact_sha256`)."""
 
     def __init__(self, model: Transformer, tokenizer: KSTokenizer, calibration: Calibration | None = None,
                  max_len: int | None = None, artifact_sha256: str | None = None, batch_size: int = 16,
-                 metrics: dict[str, Any] | None = None):
+                 metrics: dict[str, Any] | None = None, heads: Heads | None = None):
+        """`heads` computes (score, clause logits) for a padded batch in place of `model.judge`: the same
+        weights run elsewhere (the service's onnxruntime judge, `conversion.onnx_runtime.OnnxJudgeHeads`)."""
         if model.judge_heads is None:
             raise ArtifactError("this model has no judge heads; it cannot serve as a Judge")
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -143,10 +148,12 @@ class JudgeModel:
         self.artifact_sha256 = artifact_sha256
         self.batch_size = batch_size
         self.metrics = metrics or {}  # the trainer's, from the artifact manifest
+        self.heads: Heads = heads or model.judge
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, directory: str | Path, max_len: int | None = None, device: str = "cpu") -> JudgeModel:
+    def load(cls, directory: str | Path, max_len: int | None = None, device: str = "cpu",
+             heads: Heads | None = None) -> JudgeModel:
         """Load `directory` as a judge (refused without heads) with its tokenizer and calibration."""
         root = Path(directory)
         model, _ = load_artifact(root, role="judge", device=device)
@@ -157,7 +164,8 @@ class JudgeModel:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ArtifactError(f"{root / CALIBRATION}: unreadable calibration ({exc})") from None
         metrics = json.loads((root / MANIFEST).read_text()).get("metrics") or {}
-        return cls(model, KSTokenizer.load(root), calibration, max_len, sha256_file(root / MANIFEST), metrics=metrics)
+        return cls(model, KSTokenizer.load(root), calibration, max_len, sha256_file(root / MANIFEST), metrics=metrics,
+                   heads=heads)
 
     # ---------------------------------------------------------------- batch path
 
@@ -168,7 +176,7 @@ class JudgeModel:
         encoded = [encode_input(self.tokenizer, p, c, self.max_len) for p, c in zip(prompts, candidates, strict=True)]
 
         def heads(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            score, clause = self.model.judge(ids, mask)
+            score, clause = self.heads(ids, mask)
             return torch.cat([score[:, None], clause], 1)
 
         out = self._forward(encoded, heads, 1 + len(CLAUSES))

@@ -68,9 +68,7 @@ class ModelSet:
         self._check_exports()
 
     def export_dir(self, role: str, backend: str) -> Path:
-        """Where `kimi-student export onnx|coreml` writes by default: <artifacts>/<backend>/<role>."""
-        configured = {"onnx": self.settings.onnx_dir, "coreml": self.settings.coreml_dir}[backend]
-        return (configured or self.settings.artifacts / backend) / role
+        return self.settings.export_dir(role, backend)
 
     def onnx_dir(self, role: str) -> Path:
         return self.export_dir(role, "onnx")

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         default, per_role = parse_backends(self.backend)
         return per_role.get(role, default)
 
+    def export_dir(self, role: str, backend: str) -> Path:
+        """Where `kimi-student export onnx|coreml` writes by default: <artifacts>/<backend>/<role>."""
+        configured = {"onnx": self.onnx_dir, "coreml": self.coreml_dir}[backend]
+        return (configured or self.artifacts / backend) / role
+
     @field_validator("backend")
     @classmethod
     def _backends(cls, value: str) -> str:

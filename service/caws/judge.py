@@ -24,14 +24,21 @@ class NoJudge:
         return JudgeScore(0.0, {})
 
 
-def load_judge(artifacts: Path) -> JudgeModel | None:
-    """The Judge of `artifacts/judge` when there is one; None (and a log line) otherwise or if it is broken."""
+def load_judge(artifacts: Path, onnx_dir: Path | None = None, threads: int | None = 1) -> JudgeModel | None:
+    """The Judge of `artifacts/judge` when there is one; None (and a log line) otherwise or if it is broken.
+    With `onnx_dir` (`--backend judge=onnx`) its heads run in onnxruntime from that export, which must be
+    of exactly these weights (checked at startup by `ModelSet.check`)."""
     directory = artifacts / "judge"
     if not (directory / MANIFEST).is_file():
         log.info("no judge artifact at %s: /caws/judge/* answer 503, verdicts record models.judge null", directory)
         return None
     try:
-        return JudgeModel.load(directory)
+        heads = None
+        if onnx_dir is not None:
+            from conversion.onnx_runtime import OnnxJudgeHeads
+
+            heads = OnnxJudgeHeads(onnx_dir, threads)
+        return JudgeModel.load(directory, heads=heads)
     except Exception:
         log.exception("cannot load the judge at %s", directory)
         return None

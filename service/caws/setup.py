@@ -12,7 +12,7 @@ from service.caws.batching import BatchingJudge
 from service.caws.judge import load_judge
 from service.caws.service import CawsService
 from service.metrics import Metrics
-from service.models import SetupError
+from service.models import SetupError, read_manifest
 from service.settings import Settings
 from service.store import SchemaNotReady, Store
 
@@ -29,13 +29,30 @@ def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
         raise SetupError(str(exc)) from None
     except SQLAlchemyError as exc:
         raise SetupError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+    _check_judge_export(settings)
     verdicts = Counter("caws_verdicts", "Verdicts persisted, by status", ["status"], registry=metrics.registry)
     return CawsService(store, make_cache(settings.redis_url, settings.redis_prefix), policy.value, None,
                        settings.idempotency_ttl_s, on_verdict=lambda status: verdicts.labels(status).inc())
 
 
+def _check_judge_export(settings: Settings) -> None:
+    """`--backend judge=onnx`: the judge's ONNX export must exist and be of the artifact's weights."""
+    from conversion.contracts import StaleExportError, check_export
+
+    artifact = settings.artifacts / "judge"
+    if settings.backend_for("judge") != "onnx" or not (artifact / "manifest.json").is_file():
+        return
+    export = settings.export_dir("judge", "onnx")
+    try:
+        check_export(export, read_manifest(artifact), "onnx")
+    except StaleExportError as exc:
+        raise SetupError(f"--backend judge=onnx: {exc}; run `kimi-student export onnx --artifact "
+                         f"{settings.artifacts / 'judge'} --out {export}`") from None
+
+
 def load_caws_judge(caws: CawsService, settings: Settings) -> None:
-    judge = load_judge(settings.artifacts)
+    onnx_dir = settings.export_dir("judge", "onnx") if settings.backend_for("judge") == "onnx" else None
+    judge = load_judge(settings.artifacts, onnx_dir, settings.torch_threads)
     caws.judge = BatchingJudge(judge) if judge is not None else None  # concurrent requests share forwards
 
 
