@@ -18,10 +18,12 @@ from service.store import SchemaNotReady, Store
 
 
 def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
-    """Fail fast on a broken policy or an unreachable or unmigrated database; the Judge loads later."""
+    """Fail fast on a broken policy, a missing or stale judge export (`judge=onnx`), or an unreachable or
+    unmigrated database; the Judge loads later."""
     policy = read_policy(settings.caws_policy)
     if isinstance(policy, Err):
         raise SetupError("CAWS policy: " + "; ".join(map(str, policy.errors)))
+    _check_judge_export(settings)  # before the database opens: nothing to close on refusal
     url = settings.sqlalchemy_url
     try:
         store = Store.open(url, migrate=url.startswith("sqlite"))
@@ -29,7 +31,6 @@ def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
         raise SetupError(str(exc)) from None
     except SQLAlchemyError as exc:
         raise SetupError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
-    _check_judge_export(settings)
     verdicts = Counter("caws_verdicts", "Verdicts persisted, by status", ["status"], registry=metrics.registry)
     return CawsService(store, make_cache(settings.redis_url, settings.redis_prefix), policy.value, None,
                        settings.idempotency_ttl_s, on_verdict=lambda status: verdicts.labels(status).inc())
