@@ -35,7 +35,7 @@ from conversion.onnx_export import export_onnx
 from modeling.checkpoint import save_artifact
 from modeling.config import load_role_config
 from modeling.model import Transformer
-from service.settings import Settings
+from service.settings import parse_backends
 
 SPEC = {"id": "FEAT-42", "title": "Add rate limiting to the login endpoint", "risk_tier": 2, "mode": "feature",
         "change_budget": {"max_files": 3, "max_loc": 400}, "blast_radius": {"modules": ["src/auth"],
@@ -125,7 +125,8 @@ def main() -> None:
             cfg = load_role_config("judge_toy")
             save_artifact(root / "artifacts" / "judge", Transformer(cfg.model).eval(), cfg,
                           tokenizer_dir=args.tokenizer)
-        if Settings(backend=args.backend).backend_for("judge") == "onnx":
+        default, per_role = parse_backends(args.backend)
+        if per_role.get("judge", default) == "onnx":
             export_onnx(root / "artifacts" / "judge", root / "artifacts" / "onnx" / "judge")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

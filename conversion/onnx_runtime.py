@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from conversion.contracts import read_contract
 from conversion.onnx_export import GRAPH_FILES
@@ -71,9 +72,7 @@ class OnnxJudgeHeads:
         self.dir = Path(export_dir)
         self.session = session(self.dir / GRAPH_FILES["judge"], threads)
 
-    def __call__(self, ids: Any, mask: Any) -> tuple[Any, Any]:
-        import torch
-
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         score, clause = self.session.run(None, {"input_ids": ids.numpy().astype(np.int64),
                                                 "attention_mask": mask.numpy().astype(np.int64)})
         return torch.from_numpy(score), torch.from_numpy(clause)

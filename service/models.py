@@ -47,6 +47,19 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return json.loads((directory / "manifest.json").read_text())
 
 
+def require_export(settings: Settings, role: str) -> None:
+    """SetupError, naming the command to run, unless the role's export for its backend (onnx, coreml)
+    exists and was made from the artifact's weights."""
+    from conversion.contracts import StaleExportError, check_export
+
+    name, artifact = settings.backend_for(role), settings.artifacts / role
+    try:
+        check_export(settings.export_dir(role, name), read_manifest(artifact), name)
+    except StaleExportError as exc:
+        raise SetupError(f"--backend {name} ({role}): {exc}; run `kimi-student export {name} --artifact {artifact} "
+                         f"--out {settings.export_dir(role, name)}`") from None
+
+
 class ModelSet:
     def __init__(self, settings: Settings, metrics: Metrics):
         self.settings, self.metrics = settings, metrics
@@ -67,21 +80,11 @@ class ModelSet:
         self._check_drafter()
         self._check_exports()
 
-    def export_dir(self, role: str, backend: str) -> Path:
-        return self.settings.export_dir(role, backend)
-
-    def onnx_dir(self, role: str) -> Path:
-        return self.export_dir(role, "onnx")
-
-    def coreml_dir(self, role: str) -> Path:
-        return self.export_dir(role, "coreml")
-
     def _check_exports(self) -> None:
-        from conversion.contracts import StaleExportError, check_export
         from conversion.source import EXPORTED_ROLES
         from service.engine import coreml_backend
 
-        root, backend_for = self.settings.artifacts, self.settings.backend_for
+        backend_for = self.settings.backend_for
         servable = {"onnx": EXPORTED_ROLES, "coreml": coreml_backend.SERVED_ROLES}
         for name, roles in servable.items():
             skipped = [r for r in self.roles if backend_for(r) == name and r not in roles]
@@ -94,25 +97,20 @@ class ModelSet:
         if coreml and (problem := coreml_backend.runtime_problem()):
             raise SetupError(f"--backend coreml ({', '.join(coreml)}): {problem}")
         for role in needed:
-            name = backend_for(role)
-            if name not in servable:
-                continue
-            try:
-                check_export(self.export_dir(role, name), read_manifest(root / role), name)
-            except StaleExportError as exc:
-                raise SetupError(f"--backend {name}: {exc}; run `kimi-student export {name} --artifact "
-                                 f"{root / role} --out {self.export_dir(role, name)}`") from None
+            if backend_for(role) in servable:
+                require_export(self.settings, role)
 
     def backend(self, role: str) -> Backend:
         root, name = self.settings.artifacts, self.settings.backend_for(role)
         if name == "onnx":
             from service.engine.onnx_backend import OnnxBackend
 
-            return OnnxBackend.from_export(self.onnx_dir(role), read_manifest(root / role), self.settings.torch_threads)
+            return OnnxBackend.from_export(self.settings.export_dir(role, name), read_manifest(root / role),
+                                           self.settings.torch_threads)
         if name == "coreml":
             from service.engine.coreml_backend import CoreMLBackend
 
-            return CoreMLBackend.from_export(self.coreml_dir(role), read_manifest(root / role))
+            return CoreMLBackend.from_export(self.settings.export_dir(role, name), read_manifest(root / role))
         return TorchBackend.from_artifact(root / role, role=role)
 
     def _check_drafter(self) -> None:

@@ -3,6 +3,9 @@
 `require(scope)` authenticates the `Authorization: Bearer` key (401), checks the scope (403; `admin`
 holds every scope) and takes a token from the caller's rate-limit bucket (429 + Retry-After).
 With auth off (loopback only) the caller is `anonymous`, holds every scope, and is not authenticated.
+`authorize` is the same check as a function, for a route that runs it in the thread-pool hop of its
+own work (`/caws/adjudicate`: one hop instead of two lowered p95 at 8 concurrent adjudications from
+84-100 to 74-89 ms with the onnxruntime judge).
 """
 
 from __future__ import annotations

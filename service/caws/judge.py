@@ -27,7 +27,7 @@ class NoJudge:
 def load_judge(artifacts: Path, onnx_dir: Path | None = None, threads: int | None = 1) -> JudgeModel | None:
     """The Judge of `artifacts/judge` when there is one; None (and a log line) otherwise or if it is broken.
     With `onnx_dir` (`--backend judge=onnx`) its heads run in onnxruntime from that export, which must be
-    of exactly these weights (checked at startup by `ModelSet.check`)."""
+    of exactly these weights (checked at startup: `service.caws.setup`)."""
     directory = artifacts / "judge"
     if not (directory / MANIFEST).is_file():
         log.info("no judge artifact at %s: /caws/judge/* answer 503, verdicts record models.judge null", directory)

@@ -12,7 +12,7 @@ from service.caws.batching import BatchingJudge
 from service.caws.judge import load_judge
 from service.caws.service import CawsService
 from service.metrics import Metrics
-from service.models import SetupError, read_manifest
+from service.models import SetupError, require_export
 from service.settings import Settings
 from service.store import SchemaNotReady, Store
 
@@ -38,17 +38,8 @@ def build_caws(settings: Settings, metrics: Metrics) -> CawsService:
 
 def _check_judge_export(settings: Settings) -> None:
     """`--backend judge=onnx`: the judge's ONNX export must exist and be of the artifact's weights."""
-    from conversion.contracts import StaleExportError, check_export
-
-    artifact = settings.artifacts / "judge"
-    if settings.backend_for("judge") != "onnx" or not (artifact / "manifest.json").is_file():
-        return
-    export = settings.export_dir("judge", "onnx")
-    try:
-        check_export(export, read_manifest(artifact), "onnx")
-    except StaleExportError as exc:
-        raise SetupError(f"--backend judge=onnx: {exc}; run `kimi-student export onnx --artifact "
-                         f"{settings.artifacts / 'judge'} --out {export}`") from None
+    if settings.backend_for("judge") == "onnx" and (settings.artifacts / "judge" / "manifest.json").is_file():
+        require_export(settings, "judge")
 
 
 def load_caws_judge(caws: CawsService, settings: Settings) -> None:

@@ -67,8 +67,8 @@ def test_a_missing_or_stale_judge_export_refuses_to_start(exported: Path, tmp_pa
     doc = json.loads(contract.read_text())
     doc["source"]["weights_sha256"] = "0" * 64
     contract.write_text(json.dumps(doc))
-    with pytest.raises(SetupError, match=r"judge=onnx: .* was exported from weights 000000000000"):
+    with pytest.raises(SetupError, match=r"--backend onnx \(judge\): .* was exported from weights 000000000000"):
         create_app(settings(stale, tmp_path / "d1"))
     shutil.rmtree(stale / "onnx")
-    with pytest.raises(SetupError, match="judge=onnx: no ONNX export at"):
+    with pytest.raises(SetupError, match=r"--backend onnx \(judge\): no ONNX export at"):
         create_app(settings(stale, tmp_path / "d2"))

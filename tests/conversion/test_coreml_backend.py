@@ -251,9 +251,8 @@ def test_backend_settings_accept_coreml() -> None:
                                                                              "drafter": "coreml"})
     s = Settings(backend="onnx,drafter=coreml", coreml_dir=Path("/exports/cm"))
     assert [s.backend_for(r) for r in ("worker", "drafter")] == ["onnx", "coreml"]
-    models = ModelSet(s, metrics=None)
-    assert models.coreml_dir("drafter") == Path("/exports/cm/drafter")
-    assert ModelSet(Settings(artifacts=Path("arts")), metrics=None).coreml_dir("worker") == Path("arts/coreml/worker")
+    assert s.export_dir("drafter", "coreml") == Path("/exports/cm/drafter")
+    assert Settings(artifacts=Path("arts")).export_dir("worker", "coreml") == Path("arts/coreml/worker")
 
 
 @pytest.fixture(scope="module")
