@@ -240,7 +240,8 @@ def verify_artifact(artifact_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-def _read_config(root: Path) -> RoleConfig:
+def read_role_config(root: Path) -> RoleConfig:
+    """The role config stored in an artifact (architecture, training settings)."""
     try:
         return parse_role_config(yaml.safe_load((root / ROLE_CONFIG).read_text()), str(root / ROLE_CONFIG))
     except (OSError, yaml.YAMLError, ConfigError) as exc:
@@ -286,7 +287,7 @@ def load_artifact(
     An int8 artifact is dequantized to float (then cast to `dtype`, if given)."""
     root = Path(artifact_dir)
     manifest = verify_artifact(root)
-    config = _read_config(root)
+    config = read_role_config(root)
     if role is not None and config.role != role:
         raise ArtifactError(f"{root}: artifact role is {config.role!r}, expected {role!r}")
     state = _read_weights(root / WEIGHTS, manifest.get("quantization"))

@@ -97,6 +97,10 @@ class ModelConfig(_Strict):
     judge_heads: bool = False  # score (1) + clause (N_CLAUSES) heads on the last real token
     # With judge_heads: a 3-way head (support / contradict / insufficient) for claimify's evidence triage.
     entailment_head: bool = False
+    # A parallel drafter (PARD): besides the next token it predicts the `parallel_draft` tokens after it
+    # in the same forward, from that many pad tokens placed at the positions after the last real one
+    # (service/engine/core.py, training/parallel_draft.py). 0: an autoregressive drafter.
+    parallel_draft: int = Field(default=0, ge=0)
     # Ids fixed by the tokenizer's special-token order (modeling.chat: PAD, BOS, END first).
     pad_token_id: int = Field(default=0, ge=0)
     bos_token_id: int = Field(default=1, ge=0)
@@ -187,6 +191,9 @@ class TrainingConfig(_Strict):
     # 0: each batch draws uniformly from the samples that fit the stage's seq_len. g > 0: each batch
     # draws from a random window of g * batch_size samples of neighbouring lengths, so rows pad less.
     length_grouping: int = Field(default=0, ge=0)
+    # A parallel drafter (model.parallel_draft > 0): per sequence, the cut points after which a group of
+    # pad tokens is trained to predict the following tokens (training/parallel_draft.py).
+    draft_groups: int = Field(default=16, gt=0)
     # fp32 master weights always; "bf16" runs matmuls under autocast (2-3x on CPUs with AVX512-BF16 or AMX)
     precision: Literal["fp32", "bf16"] = "fp32"
     # Process supervision: loss weight of target tokens inside tool names, JSON arguments and

@@ -74,11 +74,25 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
-def repeat_kv(x: Tensor, n_heads: int) -> Tensor:
-    """[B, Hkv, S, Dh] -> [B, H, S, Dh]: KV head j serves query heads j*rep .. (j+1)*rep - 1.
-    expand + reshape (as HF's repeat_kv) rather than repeat_interleave, which some converters lack."""
-    b, n_kv, s, d = x.shape
-    return x[:, :, None].expand(b, n_kv, n_heads // n_kv, s, d).reshape(b, n_heads, s, d)
+def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+    """Grouped-query attention without copying K/V: q [B, H, T, Dh], k and v [B, Hkv, S, Dh], boolean mask
+    [B|1, 1, T, S] -> [B, T, H * Dh], the heads side by side (o_proj's input).
+
+    Query head h reads KV head h // (H / Hkv) (HF's `repeat_kv` layout). Instead of expanding K and V to H
+    heads (a copy of the whole attended cache on every decode step), the H / Hkv query heads of each KV
+    head are stacked along the query axis, [B, Hkv, rep * T, Dh], and the mask is repeated to match: one
+    attention over the shared K/V, plain reshapes only, so exporters see ordinary ops."""
+    b, n_heads, t, d = q.shape
+    n_kv = k.shape[1]
+    if n_heads == n_kv:
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return y.transpose(1, 2).reshape(b, t, n_heads * d)
+    rep = n_heads // n_kv
+    # row r * T + t of group j is query head j * rep + r at token t (contiguous first, and the output split
+    # rather than viewed back: views of these layouts leave torch.export guards on a symbolic length)
+    q = q.contiguous().view(b, n_kv, rep * t, d)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.repeat(1, 1, rep, 1))
+    return y.unflatten(2, (rep, t)).permute(0, 3, 1, 2, 4).reshape(b, t, n_heads * d)
 
 
 class KVCache(nn.Module):
@@ -147,10 +161,7 @@ class Attention(nn.Module):
         q = apply_rope(q, cos, sin)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(input_pos, k, v, row0, kv_len)  # [B, Hkv, S, Dh], S = cache length
-        if self.n_heads != self.n_kv_heads:
-            k, v = repeat_kv(k, self.n_heads), repeat_kv(v, self.n_heads)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # [B, H, T, Dh]
-        return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head))
+        return self.o_proj(grouped_attention(q, k, v, mask))
 
 
 class FeedForward(nn.Module):
@@ -307,19 +318,29 @@ class Transformer(nn.Module):
 
     def hidden_states(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
-        cache_len: int | None = None,
+        cache_len: int | None = None, attn_mask: Tensor | None = None,
     ) -> Tensor:
         """idx [B, T] token ids at absolute positions input_pos [T] (default 0..T-1) -> [B, T, D] after
         the final norm. With caches set up, K/V are written at input_pos and read from the cache.
 
         Batched serving: input_pos may be [B, T] (each row at its own positions; needs the caches), and
         `cache_row0` selects cache rows cache_row0 .. cache_row0+B-1 instead of 0 .. B-1, and `cache_len`
-        attends over cache slots 0 .. cache_len-1 only (every position in input_pos must be below it)."""
+        attends over cache slots 0 .. cache_len-1 only (every position in input_pos must be below it).
+
+        `attn_mask` (boolean [B|1, 1, T, T], no caches) says which of idx's own tokens each token sees, in
+        place of the causal mask; with it input_pos may be [B, T] too. Training a parallel drafter needs
+        it (training/parallel_draft.py): tokens that stand for unknown future ones, at their own
+        positions, see the prefix they were drafted from and nothing after it."""
         if input_pos is None:
             input_pos = torch.arange(idx.shape[1], device=idx.device)
-        if input_pos.dim() == 2 and not self.cache_seq_len:
+        if attn_mask is not None:
+            if self.cache_seq_len:
+                raise ValueError("attn_mask is for a forward without KV caches (clear_caches first)")
+            mask = attn_mask
+        elif input_pos.dim() == 2 and not self.cache_seq_len:
             raise ValueError("per-row input_pos [B, T] needs the KV caches (setup_caches)")
-        mask = self.build_mask(input_pos, attention_mask, cache_len)
+        else:
+            mask = self.build_mask(input_pos, attention_mask, cache_len)
         cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]  # [T, Dh] or [B, T, Dh]
         if input_pos.dim() == 2:
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Dh]: broadcast over heads
@@ -330,14 +351,14 @@ class Transformer(nn.Module):
 
     def forward(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
-        cache_len: int | None = None, logits_at: Tensor | None = None,
+        cache_len: int | None = None, logits_at: Tensor | None = None, attn_mask: Tensor | None = None,
     ) -> Tensor:
         """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments.
 
         `logits_at` (bool [B, T]) computes the logits only at those positions and returns them as
         [1, N, V] in row-major order (N = logits_at.sum()): training needs them only where a target
         is, and the head and its softmax would otherwise cost a third of a toy model's step."""
-        h = self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len)
+        h = self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask)
         return self.lm_head(h if logits_at is None else h[logits_at][None])
 
     def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:

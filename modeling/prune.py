@@ -24,9 +24,12 @@ class PruneError(ValueError):
     """The target config is not a width-pruned version of the source's."""
 
 
+# Settings that shape no weight: a worker starts a parallel drafter (modeling.config) as it is.
+FREE = ("intermediate_size", "parallel_draft")
+
+
 def check_prunable(source: ModelConfig, target: ModelConfig) -> None:
-    differing = sorted(k for k, v in source.model_dump().items()
-                       if k != "intermediate_size" and target.model_dump()[k] != v)
+    differing = sorted(k for k, v in source.model_dump().items() if k not in FREE and target.model_dump()[k] != v)
     if differing:
         raise PruneError(f"only intermediate_size can shrink; the configs also differ in {', '.join(differing)}")
     if target.intermediate_size > source.intermediate_size:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modeling.chat import SPECIAL_TOKENS
+from modeling.checkpoint import read_role_config
 from modeling.constrained import Grammars
 from modeling.tokenizer import KSTokenizer
 from service.engine.backend import Backend, TorchBackend
@@ -156,10 +157,13 @@ class ModelSet:
         backend = self.backend(role)
         speculative = self.speculative if role == "worker" else "off"
         drafter = self.backend("drafter") if speculative == "draft" else None
+        parallel = read_role_config(root / "drafter").model.parallel_draft if drafter is not None else 0
         engine = Engine(
             backend, end_id=tokenizer.end_id, max_num_seqs=s.max_num_seqs, max_queue=s.max_queue,
             max_model_len=s.max_model_len, speculative=speculative, drafter=drafter,
-            num_speculative_tokens=s.num_speculative_tokens, adaptive_gamma=s.adaptive_speculation,
+            num_speculative_tokens=s.num_speculative_tokens or (parallel + 1 if parallel else 4),
+            parallel_draft=parallel, pad_id=tokenizer.pad_id,
+            adaptive_gamma=s.adaptive_speculation,
             ngram_max=s.ngram_max, ngram_min=s.ngram_min, observer=self.metrics.observer(role),
         )
         engine.start()

@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     coreml_dir: Path | None = None
     # Speculative decoding of the worker: with the drafter, n-gram prompt lookup, or off.
     speculative: Literal["draft", "ngram", "off"] = "draft"
-    num_speculative_tokens: int = Field(default=4, ge=1, le=16)
+    # Draft length gamma; default: every guess of a parallel drafter (its parallel_draft + 1), else 4.
+    num_speculative_tokens: int | None = Field(default=None, ge=1, le=16)
     adaptive_speculation: bool = True
     ngram_max: int = Field(default=4, ge=1)
     ngram_min: int = Field(default=1, ge=1)

@@ -9,9 +9,12 @@ models score every generated position with full logits. Per position t:
 
 The expected number of tokens one verification step yields when drafting `gamma` tokens from
 position t is `1 + beta_t + beta_t*beta_{t+1} + ... + beta_t*...*beta_{t+gamma-1}` (each accepted
-draft plus the worker's own token after the first rejection or after all gamma). We average it over
-every start position of every trajectory (positions past the end count as rejections), and also
-give the i.i.d. formula `(1 - alpha^(gamma+1)) / (1 - alpha)` for comparison.
+draft plus the worker's own token after the first rejection or after all gamma): `chain_tokens` of
+the chain beta_t, beta_{t+1}, ... We average it over every start position of every trajectory
+(positions past the end count as rejections), and also give the i.i.d. formula
+`(1 - alpha^(gamma+1)) / (1 - alpha)` for comparison. A parallel drafter (training/parallel_draft.py)
+makes all its guesses from the same start, so its chain at t compares guess j with the worker at t + j
+(`parallel_acceptance`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 
 from modeling.model import Transformer
 from modeling.tokenizer import KSTokenizer
+from training.parallel_draft import add_draft_groups
 from training.toolcall_eval import decode_greedy, heldout_prompts
 
 
@@ -50,50 +54,95 @@ def position_acceptance(worker: Transformer, drafter: Transformer, prompt: Seque
     return beta.tolist(), greedy.tolist()
 
 
-def expected_tokens(betas: Sequence[float], gamma: int) -> float:
-    """Mean over start positions of the expected tokens per verification step (see module doc)."""
-    if not betas:
-        return 0.0
-    total = 0.0
-    for t in range(len(betas)):
-        run, expect = 1.0, 1.0
-        for i in range(gamma):
-            run *= betas[t + i] if t + i < len(betas) else 0.0
-            expect += run
-        total += expect
-    return total / len(betas)
-
-
 def iid_expected_tokens(alpha: float, gamma: int) -> float:
     return float(gamma + 1) if alpha >= 1.0 else (1 - alpha ** (gamma + 1)) / (1 - alpha)
+
+
+def chain_tokens(chain: Sequence[float], gamma: int) -> float:
+    """Expected tokens of one verification step drafting `gamma` tokens, where chain[j] is the probability
+    that draft j + 1 is accepted once drafts 1..j were (missing entries: 0):
+    1 + chain[0] + chain[0]*chain[1] + ... (0/1 entries give 1 + the leading accepted drafts)."""
+    run, expect = 1.0, 1.0
+    for j in range(gamma):
+        run *= float(chain[j]) if j < len(chain) else 0.0
+        expect += run
+    return expect
+
+
+@torch.inference_mode()
+def parallel_acceptance(worker: Transformer, drafter: Transformer, prompt: Sequence[int],
+                        generated: Sequence[int]) -> tuple[list[list[float]], list[list[bool]]]:
+    """A parallel drafter's (beta, greedy) chains: for every generated token i, drafting from the prefix
+    that ends just before it, entry j compares the drafter's guess j (its logits at the last real token for
+    j = 0, at pad j otherwise) with the worker's distribution for token i + j given the true prefix. All
+    start points are scored in one drafter forward (training.parallel_draft's groups)."""
+    if not generated:
+        return [], []
+    masks = drafter.config.parallel_draft
+    ids = torch.tensor([list(prompt) + list(generated)])
+    start, n = len(prompt) - 1, len(generated)
+    p = torch.softmax(worker(ids)[0, start:start + n].float(), dim=-1)  # [n, V]: token i's distribution
+    cuts = torch.arange(start, start + n)[None]
+    x2, positions, attn, _ = add_draft_groups(ids, cuts, masks, drafter.config.pad_token_id)
+    logits = drafter(x2, positions, attn_mask=attn)[0].float()
+    length = ids.shape[1]
+    q_real = logits[start:start + n]  # guess 0 of every group
+    q_pads = logits[length:].view(n, masks, -1)
+    q = torch.softmax(torch.cat([q_real[:, None], q_pads], dim=1), dim=-1)  # [n, m+1, V]
+    target = torch.arange(n)[:, None] + torch.arange(masks + 1)[None]  # token compared with guess j
+    inside = target < n
+    p_at = p[target.clamp(max=n - 1)]  # [n, m+1, V]
+    beta = torch.minimum(p_at, q).sum(-1).clamp(max=1.0).tolist()
+    greedy = (p_at.argmax(-1) == q.argmax(-1)).tolist()
+    keep = inside.sum(1).tolist()  # guesses past the trajectory's end are dropped
+    return [b[:k] for b, k in zip(beta, keep, strict=True)], [g[:k] for g, k in zip(greedy, keep, strict=True)]
 
 
 def acceptance_report(worker: Transformer, drafter: Transformer,
                       trajectories: Iterable[tuple[Sequence[int], Sequence[int]]],
                       gammas: Sequence[int] = (3, 4, 5)) -> dict[str, float | int | dict[str, float]]:
-    """alpha, greedy acceptance and expected accepted length per gamma over (prompt, generated) pairs."""
+    """alpha, greedy acceptance and expected tokens per verification step per gamma over (prompt,
+    generated) pairs. For an autoregressive drafter draft j + 1 from start t is scored at token t + j;
+    for a parallel drafter (`parallel_draft` > 0) from its guess j at start t (parallel_acceptance).
+    alpha and greedy acceptance are those of the next-token guess (the drafter's distribution against the
+    worker's at every position, whatever the kind); a parallel drafter's later guesses are in
+    `alpha_by_position` and their mean with the first in `alpha_all_guesses`."""
     if worker.config.vocab_size != drafter.config.vocab_size:
         raise ValueError("worker and drafter vocabularies differ; they cannot share drafts")
     worker.eval()
     drafter.eval()
-    per_traj: list[list[float]] = []
-    greedy_hits: list[bool] = []
+    beta_chains: list[list[float]] = []
+    greedy_chains: list[list[bool]] = []
+    top = max(gammas, default=1)
+    count = 0
     for prompt, generated in trajectories:
-        betas, greedy = position_acceptance(worker, drafter, prompt, generated)
-        if betas:
-            per_traj.append(betas)
-            greedy_hits.extend(greedy)
-    n = sum(len(b) for b in per_traj)
+        count += bool(generated)
+        if drafter.config.parallel_draft:
+            betas, greedy = parallel_acceptance(worker, drafter, prompt, generated)
+        else:
+            b, g = position_acceptance(worker, drafter, prompt, generated)
+            betas, greedy = [b[t:t + top] for t in range(len(b))], [g[t:t + top] for t in range(len(g))]
+        beta_chains.extend(betas)
+        greedy_chains.extend(greedy)
+    n = len(beta_chains)
     if not n:
         raise ValueError("no generated tokens to score")
-    alpha = sum(sum(b) for b in per_traj) / n
+    depth = drafter.config.parallel_draft + 1 if drafter.config.parallel_draft else 1
+    by_position = []  # (mean beta, greedy acceptance) of guess j over the starts that have one
+    for j in range(depth):
+        vals = [(c[j], h[j]) for c, h in zip(beta_chains, greedy_chains, strict=True) if j < len(c)]
+        by_position.append((sum(v for v, _ in vals) / len(vals), sum(h for _, h in vals) / len(vals)))
+    alpha, greedy = by_position[0]  # the next-token guess: the same quantity for either kind of drafter
     report: dict[str, float | int | dict[str, float]] = {
-        "alpha": round(alpha, 4), "greedy_acceptance": round(sum(greedy_hits) / n, 4),
-        "trajectories": len(per_traj), "tokens": n,
+        "alpha": round(alpha, 4), "greedy_acceptance": round(greedy, 4), "trajectories": count, "tokens": n,
     }
+    if drafter.config.parallel_draft:
+        report["alpha_by_position"] = [round(a, 4) for a, _ in by_position]
+        report["alpha_all_guesses"] = round(sum(a for a, _ in by_position) / depth, 4)
     for gamma in gammas:
-        weighted = sum(expected_tokens(b, gamma) * len(b) for b in per_traj) / n
-        report[f"gamma_{gamma}"] = {"expected_tokens": round(weighted, 3),
-                                    "expected_accepted_drafts": round(weighted - 1, 3),
+        expected = sum(chain_tokens(c, gamma) for c in beta_chains) / n
+        report[f"gamma_{gamma}"] = {"expected_tokens": round(expected, 3),
+                                    "expected_accepted_drafts": round(expected - 1, 3),
+                                    "greedy_tokens": round(sum(chain_tokens(c, gamma) for c in greedy_chains) / n, 3),
                                     "iid_expected_tokens": round(iid_expected_tokens(alpha, gamma), 3)}
     return report

@@ -20,11 +20,12 @@ def plot_training(history: dict[str, list[dict[str, Any]]], out: Path, title: st
                  color="#cc3311")
     ax1.set(xlabel="step", ylabel="loss (nats / target token)", yscale="log", title=f"{title}: loss")
     ax1.legend()
-    for key, color in (("tool_name_acc", "#228833"), ("exact_args_acc", "#aa3377"), ("no_call_acc", "#ccbb44")):
+    for key, color in (("tool_name_acc", "#228833"), ("exact_args_acc", "#aa3377"), ("no_call_acc", "#ccbb44"),
+                       ("alpha", "#66ccee"), ("greedy_acceptance", "#ee6677")):  # the last two: a drafter's
         points = [(e["step"], e[key]) for e in evals if key in e]
         if points:
             ax2.plot(*zip(*points, strict=True), "o-", label=key, color=color)
-    ax2.set(xlabel="step", ylabel="held-out accuracy (greedy)", ylim=(0, 1.02), title=f"{title}: tool calls")
+    ax2.set(xlabel="step", ylabel="held-out accuracy / acceptance", ylim=(0, 1.02), title=f"{title}: held out")
     if ax2.lines:
         ax2.legend(loc="lower right")
     fig.tight_layout()

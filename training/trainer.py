@@ -34,7 +34,7 @@ from modeling.model import Transformer
 from modeling.precision import effective_precision
 from modeling.prune import PruneError, prune
 from modeling.tokenizer import KSTokenizer
-from training import checkpoints, kd_data, losses, qat
+from training import checkpoints, kd_data, losses, parallel_draft, qat
 from training.data.jsonl import DataError
 from training.drafter_eval import acceptance_report, worker_trajectories
 from training.plots import plot_training
@@ -185,15 +185,19 @@ def train(job: TrainJob) -> dict[str, Any]:
             group["lr"] = lr_at(step, cfg)
         picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world,
                             t.length_grouping) for m in range(t.grad_accum)]
-        micro = [kd_data.collate(b, tok.pad_id, seq_len, weights) for b in picks]  # SFT examples: no top-k
+        micro = [(*kd_data.collate(b, tok.pad_id, seq_len, weights), None, None) for b in picks]  # SFT: no top-k
+        if cfg.model.parallel_draft:  # + groups of pad tokens that learn to guess further ahead (and their mask)
+            cuts = torch.Generator().manual_seed(t.seed * 1_000_003 + step)
+            micro = [parallel_draft.parallel_batch(*b[:6], cfg.model.parallel_draft, t.draft_groups, tok.pad_id, cuts)
+                     for b in micro]
         n_targets = _all_sum(float(sum(float(b[2].sum()) for b in micro)), world)
         loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
-        for m, (x, y, w, top_ids, top_lps, kd_mask) in enumerate(micro):
+        for m, (x, y, w, top_ids, top_lps, kd_mask, positions, attn) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
             at = y != IGNORE  # every loss term sits on a target (kd_mask is a subset of it)
             y, w = y[at][None], w[at][None]  # [1, N]: the logits below are computed there only
             with sync, _autocast(cfg):
-                logits = ddp(x, logits_at=at)
+                logits = ddp(x, positions, logits_at=at, attn_mask=attn)
                 if t.kd is not None and top_ids is not None:  # token-level KD: alpha_ce * CE + alpha_kl * div
                     top_ids, top_lps, kd_mask = top_ids[at][None], top_lps[at][None], kd_mask[at][None]
                     ce_tok, div_tok = _kd_terms(logits, y, top_ids, top_lps, kd_mask, t.kd)
@@ -274,21 +278,27 @@ def _evaluate(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer
           flush=True)
 
 
-def _acceptance(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer) -> dict[str, float]:
+def _acceptance(job: TrainJob, model: Transformer, data: SFTData, tok: KSTokenizer) -> dict[str, Any]:
     """A drafter's offline acceptance against its worker on the worker's greedy held-out trajectories
     (training/drafter_eval.py), flattened for the history: alpha, greedy acceptance, expected tokens
-    per verification step at gamma 3, 4, 5."""
+    per verification step (sampling, and greedy) at gamma 3, 4, 5 (and a parallel drafter's deepest)."""
     assert job.draft_for is not None
     if job.worker is None:  # loaded and decoded once per run
         job.worker, _ = load_artifact(job.draft_for)
         if job.worker.config.vocab_size != model.config.vocab_size:
             raise ArtifactError(f"{job.draft_for}: the worker's vocabulary differs from the drafter's")
         job.trajectories = worker_trajectories(job.worker, tok, data.rows_heldout, data.tools, max_turns=job.eval_turns)
-    report = acceptance_report(job.worker, model, job.trajectories)
+    deepest = model.config.parallel_draft + 1  # a parallel drafter: also every guess it makes
+    gammas = (3, 4, 5, *([deepest] if deepest > 5 else []))
+    report = acceptance_report(job.worker, model, job.trajectories, gammas)
     model.train()
-    out: dict[str, float] = {"alpha": report["alpha"], "greedy_acceptance": report["greedy_acceptance"]}
-    for gamma in (3, 4, 5):
+    out: dict[str, Any] = {"alpha": report["alpha"], "greedy_acceptance": report["greedy_acceptance"]}
+    for key in ("alpha_by_position", "alpha_all_guesses"):  # a parallel drafter's later guesses
+        if key in report:
+            out[key] = report[key]
+    for gamma in gammas:
         out[f"expected_tokens_g{gamma}"] = report[f"gamma_{gamma}"]["expected_tokens"]
+        out[f"greedy_tokens_g{gamma}"] = report[f"gamma_{gamma}"]["greedy_tokens"]
     return out
 
 

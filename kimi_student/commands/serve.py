@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Core ML exports, one directory per role (default <artifacts>/coreml)")
     p.add_argument("--speculative", choices=["draft", "ngram", "off"],
                    help="speculative decoding of the worker: with the drafter (default), n-gram lookup, or off")
-    p.add_argument("--num-speculative-tokens", type=int, help="draft length gamma (default 4; adaptive)")
+    p.add_argument("--num-speculative-tokens", type=int,
+                   help="draft length gamma (default: every guess of a parallel drafter, else 4; adaptive)")
     p.add_argument("--max-num-seqs", type=int, help="sequences decoded together per model (default 8)")
     p.add_argument("--max-queue", type=int, help="waiting requests before 503 (default 32)")
     p.add_argument("--max-model-len", type=int, help="context length (default: the model's)")

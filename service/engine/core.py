@@ -85,6 +85,7 @@ class Seq:
         self.pending: list[int] = []
         self.pending_logprobs: list[TokenLogprobs] = []
         self.drafted = self.accepted = 0
+        self.drafter_len = 0  # leading tokens whose drafter K/V are written (a parallel drafter's bookkeeping)
         self.last_emit = req.arrival
         self.started = False
 
@@ -119,6 +120,8 @@ class Engine:
         speculative: Speculative = "off",
         drafter: Backend | None = None,
         num_speculative_tokens: int = 4,
+        parallel_draft: int = 0,
+        pad_id: int = 0,
         adaptive_gamma: bool = True,
         ngram_max: int = 4,
         ngram_min: int = 1,
@@ -134,6 +137,10 @@ class Engine:
         limits = [backend.max_seq_len] + ([self.drafter.max_seq_len] if self.drafter else [])
         self.max_model_len = min([max_model_len or min(limits), *limits])
         self.speculative: Speculative = speculative
+        # A parallel drafter guesses parallel_draft + 1 tokens in one forward: gamma is capped there.
+        self.parallel_draft, self.pad_id = (parallel_draft, pad_id) if self.drafter is not None else (0, pad_id)
+        if self.parallel_draft:
+            num_speculative_tokens = min(num_speculative_tokens, self.parallel_draft + 1)
         self.gamma = AdaptiveGamma(num_speculative_tokens, adaptive_gamma and speculative == "draft")
         self.ngram = (ngram_max, ngram_min)
         self.observer = observer or EngineObserver()
@@ -280,6 +287,7 @@ class Engine:
             if j:
                 self._copy_row(row0, row0 + j)
             seq = Seq(req, j, row0 + j, max_len)
+            seq.drafter_len = length if self.drafter is not None else 0
             self.running.append(seq)
             self._emit_burst(seq, [], None, logits[None])
         self._deliver()
@@ -296,13 +304,47 @@ class Engine:
         if self.speculative == "off":
             return empty, None
         if gamma < 1:
-            if self.drafter is not None:  # keep the drafter's cache one token behind, as a burst would
+            if self.drafter is not None and not self.parallel_draft:  # one token behind, as after a burst
                 self._drafter_catch_up()
             return empty, None
         if self.speculative == "ngram":
             n_max, n_min = self.ngram
             return [ngram_propose(s.tokens, gamma, n_max, n_min) for s in self.running], None
+        if self.parallel_draft:
+            return self._draft_parallel(gamma)
         return self._draft_with_model(gamma)
+
+    def _draft_parallel(self, gamma: int) -> tuple[list[list[int]], list[Tensor | None]]:
+        """All gamma drafts of every row from one drafter forward (training/parallel_draft.py): each row
+        feeds the tokens its drafter cache lacks, then gamma - 1 pad tokens at the next positions; the
+        logits at its last real token and at the pads are its drafts. Rows are aligned by re-feeding
+        tokens the drafter has already seen (identical K/V) or, for a row shorter than that, by pads
+        after its own (their cache slots lie past its end, unseen and rewritten before they are read)."""
+        assert self.drafter is not None
+        lengths = [len(s.tokens) for s in self.running]
+        fresh = max(n - s.drafter_len for n, s in zip(lengths, self.running, strict=True))
+        width = fresh + gamma - 1
+        starts = [max(0, n - fresh) for n in lengths]
+        tokens = torch.tensor([
+            (s.tokens[a:] + [self.pad_id] * width)[:width] for s, a in zip(self.running, starts, strict=True)])
+        positions = torch.tensor(starts)[:, None] + torch.arange(width)
+        logits = self.drafter.forward(tokens, positions)  # [B, width, V]
+        last = torch.tensor([n - a - 1 for n, a in zip(lengths, starts, strict=True)])
+        rows = torch.arange(len(lengths))[:, None]
+        logits = logits[rows, last[:, None] + torch.arange(gamma)]  # [B, gamma, V]
+        greedy = logits.argmax(-1).tolist()
+        drafts: list[list[int]] = []
+        probs: list[Tensor | None] = []
+        for b, s in enumerate(self.running):
+            s.drafter_len = lengths[b]
+            if s.params.greedy:
+                drafts.append(greedy[b])
+                probs.append(None)
+                continue
+            q = torch.stack([target_probs(logits[b, j], s.params) for j in range(gamma)])
+            drafts.append([sample(q[j], s.generator) for j in range(gamma)])
+            probs.append(q)
+        return drafts, probs
 
     def _drafter_catch_up(self) -> tuple[Tensor, Tensor]:
         """Feed the drafter each row's last two tokens; returns (lengths, logits [B, V] at the last).

@@ -204,27 +204,37 @@ def test_positions_past_the_capacity_or_out_of_order_are_refused(pair) -> None:
 
 
 def greedy(worker, drafter, speculative: str, prompt_list: list[list[int]], max_tokens: int = 24,
-           max_num_seqs: int = 4) -> dict[int, list[int]]:
+           max_num_seqs: int = 4, accepted: list[int] | None = None) -> dict[int, list[int]]:
+    """Greedy tokens per prompt; `accepted` collects each choice's accepted drafts (speculative "parallel":
+    the drafter used as a parallel drafter guessing three tokens past the next one)."""
+    parallel = 3 if speculative == "parallel" else 0
+    speculative = "draft" if parallel else speculative
     engine = Engine(worker, end_id=END, max_num_seqs=max_num_seqs, max_queue=64, max_model_len=121,
                     speculative=speculative, drafter=drafter if speculative == "draft" else None,
-                    num_speculative_tokens=4)
+                    num_speculative_tokens=4, parallel_draft=parallel)
     outs: dict[int, list[StepOutput]] = {i: [] for i in range(len(prompt_list))}
     for i, p in enumerate(prompt_list):
         params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=max_tokens, ignore_eos=True, seed=i))
         engine.add_request(Request(str(i), p, params, outs[i].append))
     engine.run_until_idle()
+    if accepted is not None:
+        accepted += [sum(o.accepted for o in v) for v in outs.values()]
     return {i: [t for o in v for t in o.tokens] for i, v in outs.items()}
 
 
-@pytest.mark.parametrize("speculative", ["off", "draft"])
+@pytest.mark.parametrize("speculative", ["off", "draft", "parallel"])
 def test_engine_greedy_tokens_equal_torch(pair, speculative: str) -> None:
     """7 prompts (1 to 40 tokens) on 4 rows: continuous batching moves rows (copy_row) and decodes rows at
-    different positions; plain and with the drafter (verification bursts of up to 5 tokens)."""
+    different positions; plain and with the drafter (verification bursts of up to 5 tokens; a parallel
+    drafter's calls of up to 8 tokens), the same drafts accepted as with torch."""
     worker, drafter = pair
     ps = prompts(7)
-    expected = greedy(TorchBackend(copy.deepcopy(worker)), TorchBackend(copy.deepcopy(drafter)), speculative, ps)
-    actual = greedy(stand_in(worker)[0], stand_in(drafter)[0], speculative, ps)
+    accepted: tuple[list[int], list[int]] = ([], [])
+    expected = greedy(TorchBackend(copy.deepcopy(worker)), TorchBackend(copy.deepcopy(drafter)), speculative, ps,
+                      accepted=accepted[0])
+    actual = greedy(stand_in(worker)[0], stand_in(drafter)[0], speculative, ps, accepted=accepted[1])
     assert actual == expected
+    assert accepted[0] == accepted[1]
     assert all(len(v) == 24 for v in actual.values())
 
 

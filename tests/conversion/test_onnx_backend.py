@@ -37,14 +37,22 @@ def prompts(count: int) -> list[list[int]]:
     return [torch.randint(11, 512, (n,), generator=g).tolist() for n in lengths]
 
 
-def greedy(worker, drafter, speculative: str, prompt_list: list[list[int]]) -> dict[int, list[int]]:
+def greedy(worker, drafter, speculative: str, prompt_list: list[list[int]], accepted: list[int] | None = None
+           ) -> dict[int, list[int]]:
+    """Greedy tokens per prompt; `accepted` collects each choice's accepted drafts (speculative "parallel":
+    the drafter used as a parallel drafter guessing three tokens past the next one)."""
+    parallel = 3 if speculative == "parallel" else 0
+    speculative = "draft" if parallel else speculative
     engine = Engine(worker, end_id=END, max_num_seqs=8, max_queue=64, speculative=speculative,
-                    drafter=drafter if speculative == "draft" else None, num_speculative_tokens=4)
+                    drafter=drafter if speculative == "draft" else None, num_speculative_tokens=4,
+                    parallel_draft=parallel)
     outs: dict[int, list[StepOutput]] = {i: [] for i in range(len(prompt_list))}
     for i, p in enumerate(prompt_list):
         params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=40, ignore_eos=True, seed=i))
         engine.add_request(Request(str(i), p, params, outs[i].append))
     engine.run_until_idle()
+    if accepted is not None:
+        accepted += [sum(o.accepted for o in v) for v in outs.values()]
     return {i: [t for o in v for t in o.tokens] for i, v in outs.items()}
 
 
@@ -54,13 +62,16 @@ def backends(root: Path, kind: str):
     return tuple(OnnxBackend.from_export(root / "onnx" / r, read_manifest(root / r)) for r in ("worker", "drafter"))
 
 
-@pytest.mark.parametrize("speculative", ["off", "draft"])
+@pytest.mark.parametrize("speculative", ["off", "draft", "parallel"])
 def test_onnx_greedy_equals_torch_on_20_prompts(onnx_artifacts: Path, speculative: str) -> None:
-    """Continuous batching of 20 prompts (8 rows), plain and with the drafter: the same 40 tokens each."""
+    """Continuous batching of 20 prompts (8 rows), plain and with the drafter: the same 40 tokens each, and
+    the same drafts accepted (the drafter's calls agree too, not only the worker's)."""
     ps = prompts(20)
-    expected = greedy(*backends(onnx_artifacts, "torch"), speculative, ps)
-    actual = greedy(*backends(onnx_artifacts, "onnx"), speculative, ps)
+    accepted: tuple[list[int], list[int]] = ([], [])
+    expected = greedy(*backends(onnx_artifacts, "torch"), speculative, ps, accepted[0])
+    actual = greedy(*backends(onnx_artifacts, "onnx"), speculative, ps, accepted[1])
     assert actual == expected
+    assert accepted[0] == accepted[1]
     assert all(len(v) == 40 for v in actual.values())
 
 

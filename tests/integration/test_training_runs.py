@@ -84,6 +84,7 @@ def test_tiny_bootstrap_builds_loadable_artifacts_and_is_idempotent(tmp_path):
     drafter = json.loads((out / "drafter" / "manifest.json").read_text())["metrics"]
     assert drafter["kd"]["capture"] == "generated" and drafter["kd"]["teacher"] == f"local:{out / 'worker'}"
     assert 0 < drafter["alpha"] <= 1 and 1 <= drafter["expected_tokens_g4"] <= 5
+    assert len(drafter["alpha_by_position"]) == 4  # drafter_tiny guesses 3 tokens past the next one
     again = subprocess.run([*KS, "bootstrap", "--profile", "tiny", "--artifacts", str(out)], check=True,
                            capture_output=True, text=True)
     judge = JudgeModel.load(out / "judge")  # heads and calibration: servable by the CAWS service

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from service.engine.backend import TorchBackend
-from service.engine.core import Engine, QueueFullError, Request
+from service.engine.core import Engine, EngineObserver, QueueFullError, Request
 from service.engine.params import GenerationParams, SamplingParams, StepOutput
 from service.engine.sampling import target_probs
 from service.engine.speculative import AdaptiveGamma, accept_or_resample, ngram_propose, speculative_tokens
@@ -43,8 +45,12 @@ def tokens(outs: dict[int, list[StepOutput]], choice: int = 0) -> dict[int, list
 
 
 def make_engine(pair, speculative: str = "off", rows: int = 8, **kw) -> Engine:
+    """speculative "parallel": the drafter as a parallel drafter (three pads after the last real token)."""
     (worker, _), (drafter, _) = pair
     kw.setdefault("max_queue", 64)
+    if speculative == "parallel":
+        speculative = "draft"
+        kw.setdefault("parallel_draft", 3)
     return Engine(TorchBackend(worker), end_id=END, max_num_seqs=rows, speculative=speculative,
                   drafter=TorchBackend(drafter) if speculative == "draft" else None, **kw)
 
@@ -58,10 +64,11 @@ def test_batched_decoding_equals_one_at_a_time(pair) -> None:
     assert all(len(v) == 24 for v in alone.values())
 
 
-@pytest.mark.parametrize("method", ["draft", "ngram"])
+@pytest.mark.parametrize("method", ["draft", "parallel", "ngram"])
 def test_speculative_greedy_is_identical_to_plain(pair, method: str) -> None:
-    """Temperature 0: speculative output equals plain greedy output for 50 prompts x 64 tokens."""
-    ps = prompts(50, seed=3)
+    """Temperature 0: speculative output equals plain greedy output for 50 prompts x 64 tokens (and
+    for prompts of one and two tokens, which a parallel drafter's batch pads past their end)."""
+    ps = [*prompts(50, seed=3), [7], [8, 9]]
     plain = tokens(run(make_engine(pair), ps, temperature=0.0, max_tokens=64, ignore_eos=True))
     outs = run(make_engine(pair, method, num_speculative_tokens=4), ps, temperature=0.0, max_tokens=64,
                ignore_eos=True)
@@ -72,13 +79,14 @@ def test_speculative_greedy_is_identical_to_plain(pair, method: str) -> None:
     assert max(len(o.tokens) for v in outs.values() for o in v) > 1  # bursts happened
 
 
-def test_speculative_stops_inside_a_burst(pair) -> None:
+@pytest.mark.parametrize("method", ["draft", "parallel"])
+def test_speculative_stops_inside_a_burst(pair, method: str) -> None:
     """max_tokens is exact even when a burst could emit more; the end token ends a burst."""
     ps = prompts(10, seed=4)
     for max_tokens in (1, 2, 5, 7):
-        outs = tokens(run(make_engine(pair, "draft"), ps, temperature=0.0, max_tokens=max_tokens, ignore_eos=True))
+        outs = tokens(run(make_engine(pair, method), ps, temperature=0.0, max_tokens=max_tokens, ignore_eos=True))
         assert all(len(v) == max_tokens for v in outs.values())
-    stop_outs = run(make_engine(pair, "draft"), ps, temperature=0.9, max_tokens=40, stop_token_ids=(300, 301, 302))
+    stop_outs = run(make_engine(pair, method), ps, temperature=0.9, max_tokens=40, stop_token_ids=(300, 301, 302))
     for v in stop_outs.values():
         toks = [t for o in v for t in o.tokens]
         assert all(t not in (300, 301, 302, END) for t in toks[:-1])
@@ -237,9 +245,11 @@ def test_speculative_sampling_matches_plain_sampling_chi_square(method: str) -> 
         assert _chi_square_p(counts, drafter_joint) < 1e-6
 
 
-def test_engine_speculative_sampling_matches_target_distribution() -> None:
+@pytest.mark.parametrize("parallel_draft", [0, 1])
+def test_engine_speculative_sampling_matches_target_distribution(parallel_draft: int) -> None:
     """End to end through the engine (KV caches, batched rows, the drafter's q): at T=1 the first two
-    tokens of 4,000 speculative samples fit the worker's own joint distribution (p > 0.01)."""
+    tokens of 4,000 speculative samples fit the worker's own joint distribution (p > 0.01); also when
+    the second draft is a parallel drafter's guess from a pad, which never saw the first draft."""
     vocab = 16
     (worker, _), _ = tiny_pair(vocab_size=vocab, seed=21, head_scale=3.0)
     (drafter, _), _ = tiny_pair(vocab_size=vocab, seed=22, head_scale=3.0)
@@ -248,7 +258,8 @@ def test_engine_speculative_sampling_matches_target_distribution() -> None:
     p = _Dists(worker, context, params)
     exact = torch.stack([p([])[a] * p([a]) for a in range(vocab)]).flatten()
     engine = Engine(TorchBackend(worker), end_id=END, max_num_seqs=8, max_queue=1000, speculative="draft",
-                    drafter=TorchBackend(drafter), num_speculative_tokens=2, adaptive_gamma=False)
+                    drafter=TorchBackend(drafter), num_speculative_tokens=2, adaptive_gamma=False,
+                    parallel_draft=parallel_draft)
     samples: dict[tuple[int, int], list[int]] = {}
     for r in range(500):
         engine.add_request(Request(str(r), context, GenerationParams(
@@ -260,3 +271,22 @@ def test_engine_speculative_sampling_matches_target_distribution() -> None:
         counts[toks[0] * vocab + toks[1]] += 1
     assert counts.sum() == 4000
     assert _chi_square_p(counts, exact) > 0.01
+
+
+def test_parallel_drafter_cache_follows_the_sequence(pair) -> None:
+    """The worker as its own parallel drafter: its first guess of every burst is the worker's own next
+    token, so every burst accepts at least one draft, in batched rows of unequal length and through
+    rows moving when others finish. A stale or misplaced drafter cache entry would break that."""
+    (worker, _), _ = pair
+    bursts: list[int] = []
+
+    class Record(EngineObserver):
+        def on_speculation(self, drafted: int, accepted_lengths: list[int]) -> None:
+            bursts.extend(accepted_lengths)
+
+    engine = Engine(TorchBackend(worker), end_id=END, max_num_seqs=4, max_queue=64, speculative="draft",
+                    drafter=TorchBackend(copy.deepcopy(worker)), parallel_draft=3, observer=Record())
+    ps = [*prompts(12, seed=9), [7]]
+    outs = run(engine, ps, temperature=0.0, max_tokens=30)
+    assert tokens(outs) == tokens(run(make_engine(pair), ps, temperature=0.0, max_tokens=30))
+    assert len(bursts) > 50 and min(bursts) >= 1

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from modeling.checkpoint import save_artifact
+from modeling.model import Transformer
 from modeling.tokenizer import save_tokenizer, train_tokenizer
 from service.api.app import create_app
 from service.models import SetupError
@@ -74,3 +76,20 @@ def test_backend_for_every_role_or_per_role(monkeypatch) -> None:
                         (" , ", "empty")):
         with pytest.raises(ValueError, match=reason):
             Settings(backend=bad)
+
+
+def test_parallel_drafter_is_served_as_one(tiny_artifacts: Path, tmp_path: Path) -> None:
+    """A drafter trained to guess several tokens per forward (model.parallel_draft) drafts that way, and by
+    default as many tokens as it guesses; --num-speculative-tokens still caps it."""
+    shutil.copytree(tiny_artifacts / "worker", tmp_path / "worker")
+    _, (noisy, cfg) = tiny_pair()
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"parallel_draft": 3})})
+    drafter = Transformer(cfg.model)
+    drafter.load_state_dict(noisy.state_dict())
+    save_artifact(tmp_path / "drafter", drafter, cfg, tokenizer_dir=tiny_artifacts / "worker")
+    for requested, gamma in ((None, 4), (2, 2)):
+        app = create_app(Settings(artifacts=tmp_path, torch_threads=1, load_in_background=False,
+                                  num_speculative_tokens=requested))
+        with TestClient(app):  # the lifespan loads the models
+            engine = app.state.models.models["worker"].engine
+            assert (engine.parallel_draft, engine.gamma.gamma_max) == (3, gamma)

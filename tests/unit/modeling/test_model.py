@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modeling.config import LinearRopeScaling, Llama3RopeScaling
-from modeling.model import Transformer, last_real_index, rope_tables
+from modeling.model import Transformer, grouped_attention, last_real_index, rope_tables
 from tests.unit.modeling.helpers import random_ids, role_config, tiny_model
 
 TOL = 1e-4
@@ -231,3 +231,14 @@ def test_decode_step_exports_with_plain_ops():
     ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
     assert not {o for o in ops if any(bad in o for bad in ("diff", "nonzero", "repeat_interleave", "item"))}
     assert torch.allclose(program.module()(*args), model(*args))
+
+
+@pytest.mark.parametrize("t", [1, 5])
+def test_grouped_attention_equals_attention_over_repeated_kv(t: int):
+    """Query head h reads KV head h // (H / Hkv), as HF's repeat_kv lays it out, under a per-row mask."""
+    q, k, v = torch.randn(2, 8, t, 16), torch.randn(2, 2, 11, 16), torch.randn(2, 2, 11, 16)
+    mask = torch.rand(2, 1, t, 11) > 0.3
+    mask[..., 0] = True  # every query sees a key
+    repeated = [x.repeat_interleave(4, dim=1) for x in (k, v)]
+    expected = torch.nn.functional.scaled_dot_product_attention(q, *repeated, attn_mask=mask)
+    torch.testing.assert_close(grouped_attention(q, k, v, mask), expected.transpose(1, 2).reshape(2, t, 128))

@@ -9,7 +9,7 @@ import torch
 
 from modeling.config import ModelConfig
 from modeling.model import Transformer
-from training.drafter_eval import acceptance_report, expected_tokens, iid_expected_tokens, position_acceptance
+from training.drafter_eval import acceptance_report, chain_tokens, iid_expected_tokens, position_acceptance
 
 
 def tiny(seed: int, vocab: int = 64) -> Transformer:
@@ -23,6 +23,11 @@ def tiny(seed: int, vocab: int = 64) -> Transformer:
 
 
 TRAJ = [([1, 2, 3, 4], [5, 6, 7, 8, 9]), ([3, 3], [1, 2, 3])]
+
+
+def expected_tokens(betas: list[float], gamma: int) -> float:
+    """An autoregressive drafter's mean over start positions: the chain from t is betas[t:]."""
+    return sum(chain_tokens(betas[t:], gamma) for t in range(len(betas))) / len(betas)
 
 
 def test_expected_tokens_by_hand():
