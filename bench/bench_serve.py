@@ -3,9 +3,12 @@
 Run by hand (`make bench-serve`) after `kimi-student bootstrap`; `--record` appends the results to
 docs/benchmarks.md. Measures, single stream at temperature 0 unless said otherwise:
   plain decode tok/s, speculative (drafter, n-gram) tok/s with acceptance rate and mean accepted
-  length, transformers `generate()` and assisted generation (`assistant_model=` the drafter) on the
-  same weights, 8 concurrent streams vs 1 (aggregate tok/s; also with every stream writing exactly
-  max_tokens), TTFT p50 for a 512-token prompt.
+  length (each end to end, prefill included, and `decode_tok_s`: the tokens after each request's
+  first over the time after it, the decode phase alone), transformers `generate()` and assisted
+  generation (`assistant_model=` the drafter) on the same weights, 8 concurrent streams vs 1
+  (aggregate tok/s; also with every stream writing exactly max_tokens), TTFT p50 for a 512-token
+  prompt. The single-stream runs alternate per prompt (`single_streams`), so the ratios between them
+  hold on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from modeling.checkpoint import read_role_config
 from modeling.tokenizer import KSTokenizer
 from service.engine.backend import Backend
 from service.engine.core import Engine, Request
-from service.engine.params import GenerationParams, SamplingParams
+from service.engine.params import GenerationParams, SamplingParams, StepOutput
 from service.models import ModelSet
 from service.settings import Settings
 from training.data import generate
@@ -39,7 +44,7 @@ def held_out_prompts(tokenizer: KSTokenizer, count: int, seed: int) -> list[list
 
 def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concurrent: bool,
                ignore_eos: bool = False) -> dict:
-    """Generate for every prompt (all at once, or one after another); tok/s and speculation stats.
+    """Generate for every prompt (all at once, or one after another); tok/s.
     `ignore_eos`: every stream writes exactly max_tokens (steady-state throughput, as serving
     benchmarks measure it; otherwise streams end at their own length and a batch thins out)."""
     outs: list = []
@@ -55,29 +60,86 @@ def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concur
             engine.run_until_idle()
     seconds = time.perf_counter() - start
     tokens = sum(len(o.tokens) for o in outs)
-    drafted, accepted = sum(o.drafted for o in outs), sum(o.accepted for o in outs)
-    steps = sum(1 for o in outs if o.drafted)
-    return {"tokens": tokens, "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 1),
-            "acceptance_rate": round(accepted / drafted, 3) if drafted else None,
-            "mean_accepted_length": round(1 + accepted / steps, 2) if steps else None}
+    return {"tokens": tokens, "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 1)}
 
 
-def hf_generate(artifacts: Path, prompts: list[list[int]], max_tokens: int, end_id: int, assisted: bool) -> dict:
+Runner = Callable[[list[int]], tuple[list[float], list]]  # prompt -> (output arrival times, StepOutputs)
+
+
+def engine_runner(engine: Engine, max_tokens: int) -> Runner:
+    params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=max_tokens))
+
+    def run(prompt: list[int]) -> tuple[list[float], list]:
+        outs: list = []
+        arrivals: list[float] = []
+
+        def sink(o) -> None:
+            outs.append(o)
+            arrivals.append(time.perf_counter())
+
+        engine.add_request(Request("bench", prompt, params, sink))
+        engine.run_until_idle()
+        return arrivals, outs
+
+    return run
+
+
+def hf_runner(artifacts: Path, max_tokens: int, end_id: int, assisted: bool) -> Runner:
+    """`transformers` generate() on the same weights (assisted: `assistant_model=` the drafter, used as an
+    ordinary autoregressive assistant); end to end only (no first-token time)."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(artifacts / "worker").eval()
     kwargs = {}
     if assisted:
         kwargs["assistant_model"] = AutoModelForCausalLM.from_pretrained(artifacts / "drafter").eval()
-    tokens, start = 0, time.perf_counter()
-    with torch.inference_mode():
-        for p in prompts:
-            ids = torch.tensor([p])
+
+    def run(prompt: list[int]) -> tuple[list[float], list]:
+        ids = torch.tensor([prompt])
+        with torch.inference_mode():
             out = model.generate(ids, max_new_tokens=max_tokens, do_sample=False, eos_token_id=end_id,
                                  pad_token_id=0, **kwargs)
-            tokens += out.shape[1] - ids.shape[1]
-    seconds = time.perf_counter() - start
-    return {"tokens": tokens, "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 1)}
+        return [time.perf_counter()], [StepOutput(0, out[0, ids.shape[1]:].tolist())]
+
+    return run
+
+
+def single_streams(runners: dict[str, Runner], prompts: list[list[int]], rounds: int) -> dict:
+    """Every prompt through each runner in turn, one request at a time, `rounds` times (the order rotating
+    per prompt): this machine's speed drifts by tens of percent within seconds (the same plain run took
+    1.14 to 1.96 s, CPU time equal to wall time), and alternating per prompt cancels that drift from the
+    ratios, where one block of runs per runner does not. Per runner: tok/s end to end (prefill included)
+    and, for the engine, `decode_tok_s` (the tokens after each request's first, over the time after it)."""
+    names = list(runners)
+    for name in names:  # first calls of each shape (oneDNN picks its kernels) stay out of the timing
+        for prompt in prompts[:4]:
+            runners[name](prompt)
+    keys = ("tokens", "seconds", "decode_tokens", "decode_seconds", "drafted", "accepted", "bursts")
+    acc = {n: dict.fromkeys(keys, 0.0) for n in names}
+    for rnd in range(rounds):
+        for i, prompt in enumerate(prompts):
+            k = (i + rnd) % len(names)
+            for name in names[k:] + names[:k]:
+                start = time.perf_counter()
+                arrivals, outs = runners[name](prompt)
+                a, tokens = acc[name], sum(len(o.tokens) for o in outs)
+                a["tokens"] += tokens
+                a["seconds"] += arrivals[-1] - start
+                a["decode_tokens"] += tokens - 1
+                a["decode_seconds"] += arrivals[-1] - arrivals[0]
+                a["drafted"] += sum(o.drafted for o in outs)
+                a["accepted"] += sum(o.accepted for o in outs)
+                a["bursts"] += sum(1 for o in outs if o.drafted)
+    results = {}
+    for n, a in acc.items():
+        results[n] = {"tokens": int(a["tokens"]), "seconds": round(a["seconds"], 3),
+                      "tok_s": round(a["tokens"] / a["seconds"], 1)}
+        if a["decode_seconds"]:
+            results[n]["decode_tok_s"] = round(a["decode_tokens"] / a["decode_seconds"], 1)
+        if a["drafted"]:
+            results[n]["acceptance_rate"] = round(a["accepted"] / a["drafted"], 3)
+            results[n]["mean_accepted_length"] = round(1 + a["accepted"] / a["bursts"], 2)
+    return results
 
 
 def ttft_p50(worker: Backend, prompt: list[int], end_id: int, repeats: int = 10) -> float:
@@ -98,8 +160,10 @@ def main() -> None:
     ap.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--gamma", type=int, default=4)
+    ap.add_argument("--gamma", type=int, default=None,
+                    help="draft length (default: every guess of a parallel drafter, else 4)")
     ap.add_argument("--seed", type=int, default=9001, help="dataset seed of the held-out prompts")
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the prompts of the single-stream comparison")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--backend", default="torch",
                     help="as `serve --backend`: torch, onnx, or per role (torch,drafter=onnx); onnx reads "
@@ -112,32 +176,39 @@ def main() -> None:
     served = Settings(artifacts=args.artifacts, backend=args.backend, torch_threads=torch.get_num_threads())
     models = ModelSet(served, metrics=None)  # the service's own backend choice (onnx: <artifacts>/onnx/<role>)
     worker, drafter = models.backend("worker"), models.backend("drafter")
+    parallel = read_role_config(args.artifacts / "drafter").model.parallel_draft
+    gamma = args.gamma or (parallel + 1 if parallel else 4)
     prompts = held_out_prompts(tok, args.prompts, args.seed)
     end = tok.end_id
     r: dict = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-               "prompts": len(prompts), "max_tokens": args.max_tokens, "gamma": args.gamma,
+               "prompts": len(prompts), "rounds": args.rounds, "max_tokens": args.max_tokens, "gamma": gamma,
+               "parallel_draft": parallel,
                "backend": {r: served.backend_for(r) for r in ("worker", "drafter")}}
 
     def engine(spec: str, rows: int = 1) -> Engine:
         return Engine(worker, end_id=end, max_num_seqs=rows, max_queue=len(prompts), speculative=spec,
-                      drafter=drafter if spec == "draft" else None, num_speculative_tokens=args.gamma)
+                      drafter=drafter if spec == "draft" else None, num_speculative_tokens=gamma,
+                      parallel_draft=parallel, pad_id=tok.pad_id)
 
-    r["plain"] = run_engine(engine("off"), prompts, args.max_tokens, concurrent=False)
-    r["speculative_draft"] = run_engine(engine("draft"), prompts, args.max_tokens, concurrent=False)
-    r["speculative_ngram"] = run_engine(engine("ngram"), prompts, args.max_tokens, concurrent=False)
+    n = args.max_tokens
+    r.update(single_streams({
+        "plain": engine_runner(engine("off"), n), "speculative_draft": engine_runner(engine("draft"), n),
+        "speculative_ngram": engine_runner(engine("ngram"), n),
+        "transformers_generate": hf_runner(args.artifacts, n, end, assisted=False),
+        "transformers_assisted": hf_runner(args.artifacts, n, end, assisted=True)}, prompts, args.rounds))
     r["concurrent_8"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True)
     r["single_8"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False)
     r["concurrent_8_fixed_length"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True,
                                                 ignore_eos=True)
     r["single_8_fixed_length"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False,
                                             ignore_eos=True)
-    r["transformers_generate"] = hf_generate(args.artifacts, prompts, args.max_tokens, end, assisted=False)
-    r["transformers_assisted"] = hf_generate(args.artifacts, prompts, args.max_tokens, end, assisted=True)
     long_prompt = ([t for p in prompts for t in p] * 4)[:512]
     r["ttft_512_p50_ms"] = ttft_p50(worker, long_prompt, end)
     plain = r["plain"]["tok_s"]
     r["ratios"] = {
         "draft_vs_plain": round(r["speculative_draft"]["tok_s"] / plain, 2),
+        "draft_vs_plain_decode": round(r["speculative_draft"]["decode_tok_s"] / r["plain"]["decode_tok_s"], 2),
+        "ngram_vs_plain_decode": round(r["speculative_ngram"]["decode_tok_s"] / r["plain"]["decode_tok_s"], 2),
         "ngram_vs_plain": round(r["speculative_ngram"]["tok_s"] / plain, 2),
         "plain_vs_transformers": round(plain / r["transformers_generate"]["tok_s"], 2),
         "draft_vs_transformers_assisted": round(r["speculative_draft"]["tok_s"] / r["transformers_assisted"]["tok_s"],
