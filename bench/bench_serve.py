@@ -177,20 +177,20 @@ def main() -> None:
     models = ModelSet(served, metrics=None)  # the service's own backend choice (onnx: <artifacts>/onnx/<role>)
     worker, drafter = models.backend("worker"), models.backend("drafter")
     parallel = read_role_config(args.artifacts / "drafter").model.parallel_draft
-    gamma = args.gamma or (parallel + 1 if parallel else 4)
     prompts = held_out_prompts(tok, args.prompts, args.seed)
     end = tok.end_id
     r: dict = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-               "prompts": len(prompts), "rounds": args.rounds, "max_tokens": args.max_tokens, "gamma": gamma,
+               "prompts": len(prompts), "rounds": args.rounds, "max_tokens": args.max_tokens,
                "parallel_draft": parallel,
                "backend": {r: served.backend_for(r) for r in ("worker", "drafter")}}
 
     def engine(spec: str, rows: int = 1) -> Engine:
         return Engine(worker, end_id=end, max_num_seqs=rows, max_queue=len(prompts), speculative=spec,
-                      drafter=drafter if spec == "draft" else None, num_speculative_tokens=gamma,
+                      drafter=drafter if spec == "draft" else None, num_speculative_tokens=args.gamma,
                       parallel_draft=parallel, pad_id=tok.pad_id)
 
     n = args.max_tokens
+    r["gamma"] = engine("draft").gamma.gamma_max
     r.update(single_streams({
         "plain": engine_runner(engine("off"), n), "speculative_draft": engine_runner(engine("draft"), n),
         "speculative_ngram": engine_runner(engine("ngram"), n),

@@ -24,7 +24,8 @@ class PruneError(ValueError):
     """The target config is not a width-pruned version of the source's."""
 
 
-# Settings that shape no weight: a worker starts a parallel drafter (modeling.config) as it is.
+# The fields a pruned config may change: the width that shrinks, and parallel_draft, which shapes no
+# weight (a worker starts a parallel drafter, modeling.config, as it is).
 FREE = ("intermediate_size", "parallel_draft")
 
 

@@ -161,8 +161,7 @@ class ModelSet:
         engine = Engine(
             backend, end_id=tokenizer.end_id, max_num_seqs=s.max_num_seqs, max_queue=s.max_queue,
             max_model_len=s.max_model_len, speculative=speculative, drafter=drafter,
-            num_speculative_tokens=s.num_speculative_tokens or (parallel + 1 if parallel else 4),
-            parallel_draft=parallel, pad_id=tokenizer.pad_id,
+            num_speculative_tokens=s.num_speculative_tokens, parallel_draft=parallel, pad_id=tokenizer.pad_id,
             adaptive_gamma=s.adaptive_speculation,
             ngram_max=s.ngram_max, ngram_min=s.ngram_min, observer=self.metrics.observer(role),
         )

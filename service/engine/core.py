@@ -119,7 +119,7 @@ class Engine:
         max_model_len: int | None = None,
         speculative: Speculative = "off",
         drafter: Backend | None = None,
-        num_speculative_tokens: int = 4,
+        num_speculative_tokens: int | None = None,
         parallel_draft: int = 0,
         pad_id: int = 0,
         adaptive_gamma: bool = True,
@@ -137,11 +137,13 @@ class Engine:
         limits = [backend.max_seq_len] + ([self.drafter.max_seq_len] if self.drafter else [])
         self.max_model_len = min([max_model_len or min(limits), *limits])
         self.speculative: Speculative = speculative
-        # A parallel drafter guesses parallel_draft + 1 tokens in one forward: gamma is capped there.
-        self.parallel_draft, self.pad_id = (parallel_draft, pad_id) if self.drafter is not None else (0, pad_id)
-        if self.parallel_draft:
-            num_speculative_tokens = min(num_speculative_tokens, self.parallel_draft + 1)
-        self.gamma = AdaptiveGamma(num_speculative_tokens, adaptive_gamma and speculative == "draft")
+        # A parallel drafter guesses parallel_draft + 1 tokens in one forward: gamma defaults to all of them
+        # and is capped there; otherwise it defaults to 4.
+        self.parallel_draft = parallel_draft if self.drafter is not None else 0
+        self.pad_id = pad_id
+        guesses = self.parallel_draft + 1 if self.parallel_draft else None
+        gamma = num_speculative_tokens or guesses or 4
+        self.gamma = AdaptiveGamma(min(gamma, guesses or gamma), adaptive_gamma and speculative == "draft")
         self.ngram = (ngram_max, ngram_min)
         self.observer = observer or EngineObserver()
         self.running: list[Seq] = []
