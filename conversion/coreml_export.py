@@ -34,13 +34,13 @@ from torch import Tensor, nn
 
 from conversion.contracts import tensor_spec, write_contract
 from conversion.source import ConversionError, Source, load_source
-from modeling.model import Transformer
+from modeling.model import CacheAttention, Transformer
 
 CONTEXT_LENGTHS = (512, 1024, 2048)
 JUDGE_LENGTHS = (512, 1024, 2048)
 STEP_TOKENS = 8
 FP32_OPS = frozenset({"pow", "reduce_mean", "rsqrt"})  # RMSNorm statistics: precision islands
-FLOAT_CONSTS = ("rope_cos", "rope_sin")  # tables, not weights: quantizing them would perturb every angle
+FLOAT_CONSTS = ("rope_cos", "rope_sin", "rope_rotate")  # tables, not weights: quantizing would perturb every angle
 WEIGHT_THRESHOLD = 512  # quantize every matrix of at least this many elements (tiny configs included)
 PACKAGE = "model.mlpackage"
 MIN_TARGET = "macOS15 / iOS18"
@@ -60,7 +60,7 @@ def default_out_dir(artifact: str | Path) -> Path:
     return path.parent / "coreml" / path.name
 
 
-class StateKV(nn.Module):
+class StateKV(CacheAttention):
     """The KV cache as registered buffers written in place: coremltools turns them into model state."""
 
     def __init__(self, n_kv_heads: int, slots: int, d_head: int):

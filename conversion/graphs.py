@@ -1,9 +1,10 @@
 """Export views of a `Transformer`: prefill, decode and judge graphs with the KV cache as explicit tensors.
 
-The model's attention calls `kv_cache.update(input_pos, k, v, row0, kv_len)` and attends over what it
-returns. `ExplicitKV` implements that seam functionally: it writes the new K/V into a copy of the cache
-tensor it was given (ONNX ScatterND) and remembers them as graph outputs. The exported graph is therefore
-the model's own forward, masks and RoPE included; only where K/V live differs.
+The model's attention hands q and the new K/V to its cache (`kv_cache.attend`, modeling/model.py).
+`ExplicitKV` implements that seam functionally: the cache is a graph input, read but never written (the
+decode graph attends over it and the new tokens at once, `window_and_new_attention`), and the new K/V are
+graph outputs. The exported graph is therefore the model's own forward, masks and RoPE included; only
+where K/V live, and so how attention reads them, differs.
 
 Graphs (names in `io_names`):
     prefill  tokens [B, T] at positions 0..T-1 -> logits [B, V] (last position), new_k_i/new_v_i [B, Hkv, T, Dh]
@@ -20,11 +21,13 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from modeling.model import Transformer
+from modeling.model import CacheAttention, Transformer, attention_bias, grouped_attention
 
 
-class ExplicitKV(nn.Module):
-    """A KV cache held in graph inputs: `update` returns the input cache with k, v written at input_pos."""
+class ExplicitKV(CacheAttention):
+    """A KV cache held in graph inputs. Prefill attends within the new tokens; decode attends over the
+    input cache and the new tokens without writing them into it (`window_and_new_attention`). Either way
+    the new K/V become graph outputs, for the caller to write at their positions."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,19 +36,40 @@ class ExplicitKV(nn.Module):
         self.k_new: Tensor | None = None
         self.v_new: Tensor | None = None
 
-    def update(
-        self, input_pos: Tensor, k: Tensor, v: Tensor, row0: int = 0, kv_len: int | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
         self.k_new, self.v_new = k, v
-        if self.k_in is None or self.v_in is None:  # prefill: attend within the new tokens
-            return k, v
-        rows = torch.arange(k.shape[0], device=k.device)[:, None]  # input_pos is [B, T]
-        return _write(self.k_in, rows, input_pos, k), _write(self.v_in, rows, input_pos, v)
+        if self.k_in is None or self.v_in is None:  # prefill
+            return grouped_attention(q, k, v, bias)
+        return window_and_new_attention(q, self.k_in, self.v_in, k, v, input_pos)
 
 
-def _write(cache: Tensor, rows: Tensor, positions: Tensor, new: Tensor) -> Tensor:
-    """cache [B, Hkv, S, Dh] with new [B, Hkv, T, Dh] at slots positions [B, T] (out of place)."""
-    return cache.transpose(1, 2).index_put((rows, positions), new.transpose(1, 2)).transpose(1, 2)
+def window_and_new_attention(q: Tensor, k_win: Tensor, v_win: Tensor, k_new: Tensor, v_new: Tensor,
+                             positions: Tensor) -> Tensor:
+    """Attention of q [B, H, T, Dh] over a cache window k_win, v_win [B, Hkv, S, Dh] plus the new tokens'
+    k_new, v_new [B, Hkv, T, Dh] at positions [B, T] (distinct within a row), as if the new K/V had been
+    written into the window at their positions first (KVCache.update, then grouped_attention), without
+    that write: an out-of-place write copies the whole window, per layer and per call, which at 8 rows
+    cost as much as the attention itself. Query t of row b sees window slot s when s <= positions[b, t]
+    and no new token sits at s, and new token t' when positions[b, t'] <= positions[b, t]; one softmax
+    over both. -> [B, T, H * Dh]."""
+    b, n_heads, t, d = q.shape
+    n_kv, slots = k_win.shape[1], k_win.shape[2]
+    rep = n_heads // n_kv
+    slot = torch.arange(slots, device=q.device)[None, None, :]
+    pos = positions[:, :, None]  # [B, T, 1]
+    rewritten = (slot == pos).any(dim=1, keepdim=True)  # [B, 1, S]: slots the new tokens take over
+    window = (slot <= pos) & ~rewritten  # [B, T, S]
+    new = positions[:, None, :] <= pos  # [B, T, T]
+    bias = attention_bias(torch.cat([window, new], dim=-1)[:, None], rep, q.dtype)  # [B, 1, rep * T, S + T]
+    # the query heads of each KV head stacked along the query axis, as in grouped_attention
+    qg = q.contiguous().view(b, n_kv, rep * t, d) * d**-0.5
+    scores = torch.cat([qg @ k_win.transpose(-1, -2), qg @ k_new.transpose(-1, -2)], dim=-1) + bias
+    p = scores.softmax(dim=-1)
+    y = p[..., :slots] @ v_win + p[..., slots:] @ v_new  # [B, Hkv, rep * T, Dh]
+    return y.unflatten(2, (rep, t)).permute(0, 3, 1, 2, 4).reshape(b, t, n_heads * d)
 
 
 @contextmanager

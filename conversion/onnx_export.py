@@ -20,7 +20,7 @@ from conversion.contracts import tensor_spec, write_contract
 from conversion.graphs import DecodeGraph, JudgeGraph, PrefillGraph, explicit_caches, io_names
 from conversion.source import ConversionError, Source, load_source
 
-OPSET = 18
+OPSET = 23
 PARITY_ATOL = 1e-3  # fp32 onnxruntime vs torch, max abs logit error
 GRAPH_FILES = {"prefill": "prefill.onnx", "decode": "decode.onnx", "judge": "judge.onnx"}
 ONNX_DTYPES = {1: "float32", 6: "int32", 7: "int64", 9: "bool", 10: "float16"}

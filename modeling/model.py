@@ -33,6 +33,8 @@ from torch import Tensor, nn
 
 from modeling.config import N_CLAUSES, LinearRopeScaling, Llama3RopeScaling, ModelConfig, load_role_config
 
+Rope = tuple[Tensor, Tensor, Tensor]  # cos, sin at the tokens' positions, and rotate_half_matrix
+
 
 def _linear_scaling(inv_freq: Tensor, s: LinearRopeScaling) -> Tensor:
     return inv_freq / s.factor
@@ -67,35 +69,76 @@ def rope_tables(config: ModelConfig) -> tuple[Tensor, Tensor]:
     return emb.cos(), emb.sin()
 
 
-def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x [B, H, T, Dh]; cos, sin [T, Dh]."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+def rotate_half_matrix(d_head: int) -> Tensor:
+    """[Dh, Dh] with x @ R == cat(-x[Dh/2:], x[:Dh/2]) exactly (each output is one input, signed, plus
+    zeros): rotate-half as one matmul instead of two slices, a negation and a concatenation."""
+    half = d_head // 2
+    rot = torch.zeros(d_head, d_head)
+    idx = torch.arange(half)
+    rot[idx + half, idx] = -1.0
+    rot[idx, idx + half] = 1.0
+    return rot
 
 
-def grouped_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
-    """Grouped-query attention without copying K/V: q [B, H, T, Dh], k and v [B, Hkv, S, Dh], boolean mask
-    [B|1, 1, T, S] -> [B, T, H * Dh], the heads side by side (o_proj's input).
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, rotate: Tensor) -> Tensor:
+    """x [B, H, T, Dh]; cos, sin [T, Dh] (or [B, 1, T, Dh]) in x's dtype; rotate = rotate_half_matrix."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # no-ops but under autocast (x bf16, tables fp32)
+    return x * cos + (x @ rotate) * sin
+
+
+def attention_bias(mask: Tensor, n_rep: int, dtype: torch.dtype) -> Tensor:
+    """Boolean mask [B|1, 1, T, S] (True = may attend) -> the additive bias `grouped_attention` takes:
+    [B|1, 1, n_rep * T, S], 0 where seen and the dtype's minimum elsewhere, repeated for the n_rep query
+    heads stacked on each KV head. Built once per forward and shared by every layer (SDPA would otherwise
+    turn a boolean mask into a bias, and repeat it, in each layer)."""
+    bias = torch.where(mask, 0.0, torch.finfo(dtype).min).to(dtype)
+    return bias.repeat(1, 1, n_rep, 1) if n_rep > 1 else bias
+
+
+def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    """Grouped-query attention without copying K/V: q [B, H, T, Dh], k and v [B, Hkv, S, Dh], bias
+    [B|1, 1, (H / Hkv) * T, S] from `attention_bias` -> [B, T, H * Dh], the heads side by side (o_proj's
+    input).
 
     Query head h reads KV head h // (H / Hkv) (HF's `repeat_kv` layout). Instead of expanding K and V to H
     heads (a copy of the whole attended cache on every decode step), the H / Hkv query heads of each KV
-    head are stacked along the query axis, [B, Hkv, rep * T, Dh], and the mask is repeated to match: one
-    attention over the shared K/V, plain reshapes only, so exporters see ordinary ops."""
+    head are stacked along the query axis, [B, Hkv, rep * T, Dh] (the bias is built repeated to match):
+    one attention over the shared K/V, plain reshapes only, so exporters see ordinary ops."""
     b, n_heads, t, d = q.shape
     n_kv = k.shape[1]
+    bias = bias.to(q.dtype)  # autocast runs the projections in bf16
     if n_heads == n_kv:
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return y.transpose(1, 2).reshape(b, t, n_heads * d)
     rep = n_heads // n_kv
     # row r * T + t of group j is query head j * rep + r at token t (contiguous first, and the output split
     # rather than viewed back: views of these layouts leave torch.export guards on a symbolic length)
     q = q.contiguous().view(b, n_kv, rep * t, d)
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.repeat(1, 1, rep, 1))
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     return y.unflatten(2, (rep, t)).permute(0, 3, 1, 2, 4).reshape(b, t, n_heads * d)
 
 
-class KVCache(nn.Module):
+class CacheAttention(nn.Module):
+    """What a layer's attention needs from its KV cache. `update` writes the new K/V and returns the slots
+    to attend over; `attend` (update, then grouped_attention) is what the layer calls, so a cache kept
+    elsewhere (an export's graph inputs, conversion/graphs.py) may attend without a written copy."""
+
+    def update(
+        self, input_pos: Tensor, k: Tensor, v: Tensor, row0: int = 0, kv_len: int | None = None
+    ) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
+        """q [B, H, T, Dh] over the cached slots with the new k, v [B, Hkv, T, Dh] written at input_pos;
+        bias from attention_bias over those slots -> [B, T, H * Dh]."""
+        k, v = self.update(input_pos, k, v, row0, kv_len)
+        return grouped_attention(q, k, v, bias)
+
+
+class KVCache(CacheAttention):
     def __init__(self, max_batch_size: int, max_seq_len: int, n_kv_heads: int, d_head: int, dtype: torch.dtype):
         super().__init__()
         shape = (max_batch_size, n_kv_heads, max_seq_len, d_head)
@@ -109,13 +152,11 @@ class KVCache(nn.Module):
         rows row0 .. row0+B-1; return those rows' first kv_len slots (all slots by default)."""
         rows = slice(row0, row0 + k.shape[0])
         k_rows, v_rows = self.k_cache[rows], self.v_cache[rows]  # views: writes land in the buffers
-        if input_pos.dim() == 1:
-            k_rows[:, :, input_pos] = k
-            v_rows[:, :, input_pos] = v
-        else:  # advanced indices on dims 0 and 2 put (B, T) first: [B, T, Hkv, Dh]
-            batch = torch.arange(k.shape[0], device=k.device)[:, None]
-            k_rows[batch, :, input_pos] = k.transpose(1, 2)
-            v_rows[batch, :, input_pos] = v.transpose(1, 2)
+        # scatter along the slot axis: one kernel, where indexed assignment builds index tensors per call
+        pos = input_pos if input_pos.dim() == 2 else input_pos.expand(k.shape[0], -1)
+        index = pos[:, None, :, None].expand(-1, k.shape[1], -1, k.shape[3])
+        k_rows.scatter_(2, index, k)
+        v_rows.scatter_(2, index, v)
         return k_rows[:, :, :kv_len], v_rows[:, :, :kv_len]
 
 
@@ -140,28 +181,29 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
         self.v_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
         self.o_proj = nn.Linear(config.n_heads * config.d_head, config.d_model, bias=False)
-        self.kv_cache: KVCache | None = None
+        self.kv_cache: CacheAttention | None = None
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
+        self, x: Tensor, rope: Rope, bias: Tensor, input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
-        """Attention output [B, T, D]; with `query_at` ([B] indexes into T, no cache) only row b's query at
-        query_at[b] attends (keys and values still come from all T tokens): [B, 1, D]."""
+        """Attention output [B, T, D] under `bias` (attention_bias); with `query_at` ([B] indexes into T, no
+        cache) only row b's query at query_at[b] attends, under a bias for those queries ([B, 1, rep, S]),
+        while keys and values still come from all T tokens: [B, 1, D]."""
         b, t, _ = x.shape
+        cos, sin, rotate = rope
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)
-        k = apply_rope(k, cos, sin)
+        k = apply_rope(k, cos, sin, rotate)
         if query_at is not None:
             rows = torch.arange(b, device=x.device)
             x, cos, sin = x[rows, query_at][:, None], cos[query_at][:, None, None], sin[query_at][:, None, None]
-            mask = mask.expand(b, -1, -1, -1)[rows, :, query_at][:, :, None]  # [B, 1, 1, S]
             t = 1
         q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
-        q = apply_rope(q, cos, sin)
+        q = apply_rope(q, cos, sin, rotate)
         if self.kv_cache is not None:
-            k, v = self.kv_cache.update(input_pos, k, v, row0, kv_len)  # [B, Hkv, S, Dh], S = cache length
-        return self.o_proj(grouped_attention(q, k, v, mask))
+            return self.o_proj(self.kv_cache.attend(q, k, v, bias, input_pos, row0, kv_len))
+        return self.o_proj(grouped_attention(q, k, v, bias))
 
 
 class FeedForward(nn.Module):
@@ -184,10 +226,10 @@ class TransformerBlock(nn.Module):
         self.mlp = FeedForward(config)
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor, input_pos: Tensor, row0: int = 0,
+        self, x: Tensor, rope: Rope, bias: Tensor, input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
-        h = self.self_attn(self.input_layernorm(x), cos, sin, mask, input_pos, row0, kv_len, query_at)
+        h = self.self_attn(self.input_layernorm(x), rope, bias, input_pos, row0, kv_len, query_at)
         if query_at is not None:  # the block's output at those tokens only: [B, 1, D]
             x = x[torch.arange(x.shape[0], device=x.device), query_at][:, None]
         x = x + h
@@ -224,6 +266,7 @@ class Transformer(nn.Module):
         cos, sin = rope_tables(config)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope_rotate", rotate_half_matrix(config.d_head), persistent=False)
         self.cache_batch_size, self.cache_seq_len = 0, 0
         self.apply(self._init_weights)
 
@@ -241,6 +284,7 @@ class Transformer(nn.Module):
         model.tie_weights()  # to_empty gives each module its own tensor
         cos, sin = rope_tables(config)
         model.rope_cos, model.rope_sin = cos.to(device), sin.to(device)
+        model.rope_rotate = rotate_half_matrix(config.d_head).to(device)
         return model
 
     def tie_weights(self) -> None:
@@ -316,6 +360,9 @@ class Transformer(nn.Module):
             mask = mask & (real[:, None, :] | (key_pos[None, None, :] == input_pos[:, :, None]))
         return mask[:, None]
 
+    def _bias(self, mask: Tensor, dtype: torch.dtype) -> Tensor:
+        return attention_bias(mask, self.config.n_heads // self.config.n_kv_heads, dtype)
+
     def hidden_states(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
         cache_len: int | None = None, attn_mask: Tensor | None = None,
@@ -345,8 +392,9 @@ class Transformer(nn.Module):
         if input_pos.dim() == 2:
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Dh]: broadcast over heads
         x = self.model.embed_tokens(idx)
+        rope, bias = (cos, sin, self.rope_rotate), self._bias(mask, x.dtype)
         for layer in self.model.layers:
-            x = layer(x, cos, sin, mask, input_pos, cache_row0, cache_len)
+            x = layer(x, rope, bias, input_pos, cache_row0, cache_len)
         return self.model.norm(x)
 
     def forward(
@@ -383,12 +431,16 @@ class Transformer(nn.Module):
             raise ValueError("last_states runs without KV caches (clear_caches first)")
         input_pos = torch.arange(idx.shape[1], device=idx.device)
         mask = self.build_mask(input_pos, attention_mask)
-        cos, sin = self.rope_cos[input_pos], self.rope_sin[input_pos]
+        rope = (self.rope_cos[input_pos], self.rope_sin[input_pos], self.rope_rotate)
         x = self.model.embed_tokens(idx)
         *body, last = self.model.layers
+        bias = self._bias(mask, x.dtype)
         for layer in body:
-            x = layer(x, cos, sin, mask, input_pos)
-        x = last(x, cos, sin, mask, input_pos, query_at=last_real_index(idx, attention_mask))
+            x = layer(x, rope, bias, input_pos)
+        query_at = last_real_index(idx, attention_mask)
+        rows = torch.arange(idx.shape[0], device=idx.device)
+        last_mask = mask.expand(idx.shape[0], -1, -1, -1)[rows, :, query_at][:, :, None]  # [B, 1, 1, S]
+        x = last(x, rope, self._bias(last_mask, x.dtype), input_pos, query_at=query_at)
         return self.model.norm(x[:, 0])
 
 

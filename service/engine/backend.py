@@ -10,6 +10,7 @@ This is the whole interface another backend (onnxruntime, Core ML) has to implem
     prefill(tokens, row0)              tokens [1, T] at positions 0..T-1 into cache row row0
                                        -> logits [1, V] of the last position only
     copy_row(src, dst)                 copy one row's cache (n > 1 prompts, compaction)
+    release()                          no row holds a live sequence: caches may shrink (or stay)
 
 The engine owns everything else: scheduling, sampling, speculation, grammars.
 """
@@ -39,6 +40,8 @@ class Backend(Protocol):
     def prefill(self, tokens: Tensor, row0: int) -> Tensor: ...
 
     def copy_row(self, src: int, dst: int) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class TorchBackend:
@@ -78,3 +81,6 @@ class TorchBackend:
             cache = layer.self_attn.kv_cache
             cache.k_cache[dst].copy_(cache.k_cache[src])
             cache.v_cache[dst].copy_(cache.v_cache[src])
+
+    def release(self) -> None:
+        """The caches stay allocated: attention reads only the live slots of them, in place."""

@@ -93,13 +93,15 @@ class Seq:
     def dead(self) -> bool:
         return self.finish is not None or self.req.cancelled or self.index in self.req.stopped
 
-    def append(self, token: int, logits: Tensor, end_id: int) -> None:
-        """Take one generated token; decides stop (end token) and length finishes."""
+    def append(self, token: int, logits: Tensor | None, end_id: int) -> None:
+        """Take one generated token (logits [V]: the distribution it came from, read for logprobs only, so
+        callers may pass None when `params.logprobs` is None); decides stop (end token) and length finishes."""
         self.tokens.append(token)
         self.pending.append(token)
         if self.constraint is not None:
             self.constraint.advance(token)
         if self.params.logprobs is not None:
+            assert logits is not None
             self.pending_logprobs.append(token_logprobs(logits, token, self.params.logprobs))
         stops = token == end_id or token in self.params.stop_token_ids
         if stops and (not self.params.ignore_eos or self.constraint is not None):
@@ -230,6 +232,10 @@ class Engine:
         self._deliver()
         self._reap()
         self.observer.on_load(self.num_running_requests, len(self._waiting))
+        if not self.running:  # idle: the backends may shrink their caches
+            self.backend.release()
+            if self.drafter is not None:
+                self.drafter.release()
         return True
 
     def run_until_idle(self) -> None:
@@ -329,11 +335,14 @@ class Engine:
         starts = [max(0, n - fresh) for n in lengths]
         tokens = torch.tensor([
             (s.tokens[a:] + [self.pad_id] * width)[:width] for s, a in zip(self.running, starts, strict=True)])
-        positions = torch.tensor(starts)[:, None] + torch.arange(width)
+        positions = torch.tensor([list(range(a, a + width)) for a in starts])
         logits = self.drafter.forward(tokens, positions)  # [B, width, V]
-        last = torch.tensor([n - a - 1 for n, a in zip(lengths, starts, strict=True)])
-        rows = torch.arange(len(lengths))[:, None]
-        logits = logits[rows, last[:, None] + torch.arange(gamma)]  # [B, gamma, V]
+        lasts = [n - a - 1 for n, a in zip(lengths, starts, strict=True)]
+        if len(set(lasts)) == 1:  # every row holds at least `fresh` tokens (always so with one row): a slice
+            logits = logits[:, lasts[0]:lasts[0] + gamma]
+        else:
+            rows = torch.arange(len(lengths))[:, None]
+            logits = logits[rows, torch.tensor(lasts)[:, None] + torch.arange(gamma)]  # [B, gamma, V]
         greedy = logits.argmax(-1).tolist()
         drafts: list[list[int]] = []
         probs: list[Tensor | None] = []
@@ -384,12 +393,13 @@ class Engine:
         k = max(len(d) for d in drafts)
         rows = zip(self.running, drafts, strict=True)
         tokens = torch.tensor([[s.tokens[-1], *d, *[0] * (k - len(d))] for s, d in rows])
-        starts = torch.tensor([len(s.tokens) - 1 for s in self.running])
-        logits = self.backend.forward(tokens, starts[:, None] + torch.arange(k + 1))
+        positions = torch.tensor([list(range(len(s.tokens) - 1, len(s.tokens) + k)) for s in self.running])
+        logits = self.backend.forward(tokens, positions)
+        greedy = logits.argmax(-1).tolist()  # every row's argmax in one op (temperature-0 rows read it)
         accepted_lengths = []
         for b, s in enumerate(self.running):
             q = None if draft_probs is None else draft_probs[b]
-            accepted = self._emit_burst(s, drafts[b], q, logits[b])
+            accepted = self._emit_burst(s, drafts[b], q, logits[b], greedy[b])
             s.drafted += len(drafts[b])
             s.accepted += accepted
             if drafts[b]:
@@ -399,10 +409,15 @@ class Engine:
             self.gamma.update(drafted, sum(accepted_lengths))
             self.observer.on_speculation(drafted, accepted_lengths)
 
-    def _emit_burst(self, s: Seq, draft: list[int], q: Tensor | None, logits: Tensor) -> int:
-        """Accept a prefix of `draft` (logits [len(draft)+1, V] are the target's); returns #accepted."""
+    def _emit_burst(
+        self, s: Seq, draft: list[int], q: Tensor | None, logits: Tensor, greedy: list[int] | None = None
+    ) -> int:
+        """Accept a prefix of `draft` (logits [len(draft)+1, V] are the target's, `greedy` their argmax when
+        the caller has it); returns #accepted."""
         if s.params.greedy and s.constraint is None:
-            return self._emit_greedy(s, draft, logits)
+            if greedy is None:
+                greedy = logits[: len(draft) + 1].argmax(-1).tolist()
+            return self._emit_greedy(s, draft, logits, greedy)
 
         def p_at(i: int) -> Tensor:
             return target_probs(masked(logits[i], s.constraint), s.params)
@@ -415,12 +430,14 @@ class Engine:
                 break
         return accepted
 
-    def _emit_greedy(self, s: Seq, draft: list[int], logits: Tensor) -> int:
+    def _emit_greedy(self, s: Seq, draft: list[int], logits: Tensor, greedy: list[int]) -> int:
         """The temperature-0 case of `speculative_tokens` without building one-hot distributions: emit
-        argmax p_i while the draft agrees, then the first disagreeing argmax (or the bonus token)."""
+        argmax p_i (greedy[i]) while the draft agrees, then the first disagreeing argmax (or the bonus
+        token)."""
         accepted = 0
-        for i, token in enumerate(logits[: len(draft) + 1].argmax(-1).tolist()):
-            s.append(token, logits[i], self.end_id)
+        wants_logprobs = s.params.logprobs is not None
+        for i, token in enumerate(greedy[: len(draft) + 1]):
+            s.append(token, logits[i] if wants_logprobs else None, self.end_id)
             agrees = i < len(draft) and token == draft[i]
             accepted += agrees
             if s.finish or not agrees:

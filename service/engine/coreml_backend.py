@@ -148,3 +148,6 @@ class CoreMLBackend:
         source, target = self.states[src], self.states[dst]
         for name in self.state_names:
             target.write_state(name, source.read_state(name))
+
+    def release(self) -> None:
+        """The rows' states stay: each is the fixed-size cache of its step function."""

@@ -4,6 +4,12 @@ The decode graph takes the live prefix of the cache rows it works on and returns
 tokens; the backend writes them at their positions (`conversion.onnx_runtime.write_kv`), so slots past a
 row's position may hold stale K/V exactly as in the torch backend, masked by the graph's causal mask.
 An export is used only when its contract names the artifact's current weights (manifest sha256).
+
+The host cache holds `slots` slots per row, grown in KV_BLOCK steps to the longest context a call needs
+and cut back to one block when the engine goes idle (`release`). While a call's live prefix is all of
+those slots, its rows are handed to the graph as they lie (rows row0..row0+B-1 of a row-major array are
+one contiguous block): no per-call copy of the context, which at 8 rows cost as much as the graph's own
+attention. Growing copies the cache once per KV_BLOCK tokens of context.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ class OnnxBackend:
         self.decoder = decoder
         self.vocab_size, self.max_seq_len = decoder.vocab_size, decoder.max_seq_len
         self.caches: list[np.ndarray] = []
-        self.rows, self.seq_len = 0, 0
+        self.rows, self.seq_len, self.slots = 0, 0, 0
 
     @classmethod
     def from_export(cls, export_dir: str | Path, manifest: dict[str, Any], threads: int | None = 1) -> OnnxBackend:
@@ -37,23 +43,42 @@ class OnnxBackend:
             raise ValueError(f"max_seq_len {seq_len} exceeds the model's {self.max_seq_len}")
         if self.rows >= rows and self.seq_len >= seq_len:
             return
-        self.caches = self.decoder.empty_caches(rows, seq_len)
         self.rows, self.seq_len = rows, seq_len
+        self._resize(max(self.slots, min(KV_BLOCK, seq_len)))
+
+    def release(self) -> None:
+        self._resize(min(KV_BLOCK, self.seq_len))
+
+    def _resize(self, slots: int) -> None:
+        """Reallocate the caches with `slots` slots per row, keeping what the first of them hold."""
+        caches = self.decoder.empty_caches(self.rows, slots)
+        keep = min(slots, self.slots)
+        for new, old in zip(caches, self.caches, strict=False):
+            new[: old.shape[0], :, :keep] = old[:, :, :keep]
+        self.caches, self.slots = caches, slots
 
     def _live(self, last_position: int) -> int:
-        return min(-(-(last_position + 1) // KV_BLOCK) * KV_BLOCK, self.seq_len)
+        """Slots a call up to `last_position` attends over (grown to fit)."""
+        live = min(-(-(last_position + 1) // KV_BLOCK) * KV_BLOCK, self.seq_len)
+        if live > self.slots:
+            self._resize(live)
+        return live
 
     def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor:
         batch, pos = tokens.shape[0], positions.numpy()
         live = self._live(int(pos.max()))
-        window = [np.ascontiguousarray(c[row0:row0 + batch, :, :live]) for c in self.caches]
+        rows = slice(row0, row0 + batch)
+        if live == self.slots:  # contiguous views
+            window = [c[rows] for c in self.caches]
+        else:
+            window = [np.ascontiguousarray(c[rows, :, :live]) for c in self.caches]
         logits, new = self.decoder.decode(tokens.numpy(), pos, window)
-        rows = np.arange(row0, row0 + batch)
         for cache, n in zip(self.caches, new, strict=True):
-            write_kv(cache, rows, pos, n)
+            write_kv(cache, np.arange(row0, row0 + batch), pos, n)
         return torch.from_numpy(logits)
 
     def prefill(self, tokens: Tensor, row0: int) -> Tensor:
+        self._live(tokens.shape[1] - 1)
         logits, new = self.decoder.prefill(tokens.numpy())
         positions = np.arange(tokens.shape[1])[None]
         for cache, n in zip(self.caches, new, strict=True):

@@ -123,3 +123,31 @@ def test_service_refuses_a_stale_or_missing_export(onnx_artifacts: Path, tmp_pat
     shutil.rmtree(root / "onnx" / "worker")
     with pytest.raises(SetupError, match=r"no ONNX export.*kimi-student export onnx"):
         ModelSet(settings, metrics=None).check()
+
+
+def test_onnx_caches_grow_with_the_context_and_shrink_when_idle(onnx_artifacts: Path) -> None:
+    """The host caches grow a block at a time as contexts lengthen (content kept), and drop back to one
+    block once the engine is idle; a second round on the shrunk caches gives the same tokens again."""
+    torch_worker, _ = backends(onnx_artifacts, "torch")
+    onnx_worker, _ = backends(onnx_artifacts, "onnx")
+    ps = prompts(10)
+    params = GenerationParams(SamplingParams(temperature=0.0, max_tokens=150, ignore_eos=True))
+    seen: list[int] = []
+
+    def run(worker, record: bool = False) -> list[list[int]]:
+        engine = Engine(worker, end_id=END, max_num_seqs=4, max_queue=16)
+        outs: dict[int, list[int]] = {i: [] for i in range(len(ps))}
+        for i, p in enumerate(ps):
+            def sink(o: StepOutput, i: int = i) -> None:
+                outs[i].extend(o.tokens)
+                if record:
+                    seen.append(onnx_worker.slots)
+            engine.add_request(Request(str(i), p, params, sink))
+        engine.run_until_idle()
+        return list(outs.values())
+
+    expected = run(torch_worker)
+    assert run(onnx_worker, record=True) == expected
+    assert max(seen) >= 192 and min(seen) == 64  # grown past 128 positions; short contexts at first
+    assert onnx_worker.slots == 64  # released when idle
+    assert run(onnx_worker) == expected

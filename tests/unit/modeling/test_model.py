@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from modeling.config import LinearRopeScaling, Llama3RopeScaling
-from modeling.model import Transformer, grouped_attention, last_real_index, rope_tables
+from modeling.model import (
+    Transformer,
+    apply_rope,
+    attention_bias,
+    grouped_attention,
+    last_real_index,
+    rope_tables,
+    rotate_half_matrix,
+)
 from tests.unit.modeling.helpers import random_ids, role_config, tiny_model
 
 TOL = 1e-4
@@ -241,4 +249,13 @@ def test_grouped_attention_equals_attention_over_repeated_kv(t: int):
     mask[..., 0] = True  # every query sees a key
     repeated = [x.repeat_interleave(4, dim=1) for x in (k, v)]
     expected = torch.nn.functional.scaled_dot_product_attention(q, *repeated, attn_mask=mask)
-    torch.testing.assert_close(grouped_attention(q, k, v, mask), expected.transpose(1, 2).reshape(2, t, 128))
+    torch.testing.assert_close(grouped_attention(q, k, v, attention_bias(mask, 4, torch.float32)), expected.transpose(1, 2).reshape(2, t, 128))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rope_matrix_rotation_is_exactly_rotate_half(dtype: torch.dtype):
+    """The rotation as a matmul gives HF's rotate_half bit for bit, so our logits keep matching HF's."""
+    x = torch.randn(2, 4, 7, 32, dtype=dtype)
+    cos, sin = (t[torch.arange(7)].to(dtype) for t in rope_tables(Transformer.from_name("worker_toy").config))
+    rotated = torch.cat((-x[..., 16:], x[..., :16]), dim=-1)
+    assert torch.equal(apply_rope(x, cos, sin, rotate_half_matrix(32).to(dtype)), x * cos + rotated * sin)
