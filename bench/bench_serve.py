@@ -7,8 +7,8 @@ docs/benchmarks.md. Measures, single stream at temperature 0 unless said otherwi
   first over the time after it, the decode phase alone), transformers `generate()` and assisted
   generation (`assistant_model=` the drafter) on the same weights, 8 concurrent streams vs 1
   (aggregate tok/s; also with every stream writing exactly max_tokens), TTFT p50 for a 512-token
-  prompt. The single-stream runs alternate per prompt (`single_streams`), so the ratios between them
-  hold on a machine whose speed drifts.
+  prompt. The single-stream runs alternate per prompt (`single_streams`) and the 8-stream runs with
+  their one-stream baselines (`concurrency`), so the ratios hold on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def held_out_prompts(tokenizer: KSTokenizer, count: int, seed: int) -> list[list
 
 
 def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concurrent: bool,
-               ignore_eos: bool = False) -> dict:
-    """Generate for every prompt (all at once, or one after another); tok/s.
+               ignore_eos: bool = False) -> tuple[int, float]:
+    """Generate for every prompt (all at once, or one after another); (tokens, seconds).
     `ignore_eos`: every stream writes exactly max_tokens (steady-state throughput, as serving
     benchmarks measure it; otherwise streams end at their own length and a batch thins out)."""
     outs: list = []
@@ -58,9 +58,28 @@ def run_engine(engine: Engine, prompts: list[list[int]], max_tokens: int, concur
         for i, p in enumerate(prompts):
             engine.add_request(Request(str(i), p, params, outs.append))
             engine.run_until_idle()
-    seconds = time.perf_counter() - start
-    tokens = sum(len(o.tokens) for o in outs)
-    return {"tokens": tokens, "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 1)}
+    return sum(len(o.tokens) for o in outs), time.perf_counter() - start
+
+
+def concurrency(batched: Engine, single: Engine, prompts: list[list[int]], max_tokens: int, rounds: int,
+                ignore_eos: bool = False) -> dict:
+    """Aggregate tok/s of `batched` decoding 8 prompts at once vs `single` taking them one after another,
+    over every group of 8 prompts `rounds` times, the two alternating (which goes first alternates too), so
+    the machine's drift cancels from the ratio as in `single_streams`."""
+    groups = [prompts[i:i + 8] for i in range(0, len(prompts) - 7, 8)]
+    run_engine(batched, groups[0], max_tokens, True, ignore_eos)  # first calls of each shape stay out
+    run_engine(single, groups[0][:2], max_tokens, False, ignore_eos)
+    acc = {"concurrent": [0, 0.0], "single": [0, 0.0]}
+    for rnd in range(rounds):
+        for i, group in enumerate(groups):
+            order = [("concurrent", batched, True), ("single", single, False)]
+            for name, engine, concurrent in order[::-1] if (rnd + i) % 2 else order:
+                tokens, seconds = run_engine(engine, group, max_tokens, concurrent, ignore_eos)
+                acc[name][0] += tokens
+                acc[name][1] += seconds
+    out = {n: {"tokens": t, "seconds": round(sec, 3), "tok_s": round(t / sec, 1)} for n, (t, sec) in acc.items()}
+    out["ratio"] = round(out["concurrent"]["tok_s"] / out["single"]["tok_s"], 2)
+    return out
 
 
 Runner = Callable[[list[int]], tuple[list[float], list]]  # prompt -> (output arrival times, StepOutputs)
@@ -196,12 +215,9 @@ def main() -> None:
         "speculative_ngram": engine_runner(engine("ngram"), n),
         "transformers_generate": hf_runner(args.artifacts, n, end, assisted=False),
         "transformers_assisted": hf_runner(args.artifacts, n, end, assisted=True)}, prompts, args.rounds))
-    r["concurrent_8"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True)
-    r["single_8"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False)
-    r["concurrent_8_fixed_length"] = run_engine(engine("off", rows=8), prompts[:8], args.max_tokens, concurrent=True,
-                                                ignore_eos=True)
-    r["single_8_fixed_length"] = run_engine(engine("off"), prompts[:8], args.max_tokens, concurrent=False,
-                                            ignore_eos=True)
+    r["concurrent_8"] = concurrency(engine("off", rows=8), engine("off"), prompts, n, args.rounds)
+    r["concurrent_8_fixed_length"] = concurrency(engine("off", rows=8), engine("off"), prompts, n, args.rounds,
+                                                 ignore_eos=True)
     long_prompt = ([t for p in prompts for t in p] * 4)[:512]
     r["ttft_512_p50_ms"] = ttft_p50(worker, long_prompt, end)
     plain = r["plain"]["tok_s"]
@@ -213,9 +229,8 @@ def main() -> None:
         "plain_vs_transformers": round(plain / r["transformers_generate"]["tok_s"], 2),
         "draft_vs_transformers_assisted": round(r["speculative_draft"]["tok_s"] / r["transformers_assisted"]["tok_s"],
                                                 2),
-        "concurrent8_vs_single": round(r["concurrent_8"]["tok_s"] / r["single_8"]["tok_s"], 2),
-        "concurrent8_vs_single_fixed_length": round(r["concurrent_8_fixed_length"]["tok_s"]
-                                                    / r["single_8_fixed_length"]["tok_s"], 2),
+        "concurrent8_vs_single": r["concurrent_8"]["ratio"],
+        "concurrent8_vs_single_fixed_length": r["concurrent_8_fixed_length"]["ratio"],
     }
     print(json.dumps(r, indent=2))
     if args.record:
