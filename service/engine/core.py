@@ -232,7 +232,7 @@ class Engine:
         self._deliver()
         self._reap()
         self.observer.on_load(self.num_running_requests, len(self._waiting))
-        if not self.running:  # idle: the backends may shrink their caches
+        if not self.running and not self._waiting:  # idle: the backends may shrink their caches
             self.backend.release()
             if self.drafter is not None:
                 self.drafter.release()

@@ -6,10 +6,11 @@ row's position may hold stale K/V exactly as in the torch backend, masked by the
 An export is used only when its contract names the artifact's current weights (manifest sha256).
 
 The host cache holds `slots` slots per row, grown in KV_BLOCK steps to the longest context a call needs
-and cut back to one block when the engine goes idle (`release`). While a call's live prefix is all of
-those slots, its rows are handed to the graph as they lie (rows row0..row0+B-1 of a row-major array are
-one contiguous block): no per-call copy of the context, which at 8 rows cost as much as the graph's own
-attention. Growing copies the cache once per KV_BLOCK tokens of context.
+(copying the rows written so far), and cut back to the longest context of the last busy period when the
+engine goes idle (`release`), so requests of similar length neither regrow it nor attend over slots no
+one needs. While a call's live prefix is all of those slots, its rows are handed to the graph as they lie
+(rows row0..row0+B-1 of a row-major array are one contiguous block): no per-call copy of the context,
+which at 8 rows cost as much as the graph's own attention.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class OnnxBackend:
         self.vocab_size, self.max_seq_len = decoder.vocab_size, decoder.max_seq_len
         self.caches: list[np.ndarray] = []
         self.rows, self.seq_len, self.slots = 0, 0, 0
+        self.used = 0  # rows 0..used-1 were written since the last release
+        self.peak = 0  # the longest live prefix since the last release
 
     @classmethod
     def from_export(cls, export_dir: str | Path, manifest: dict[str, Any], threads: int | None = 1) -> OnnxBackend:
@@ -47,26 +50,30 @@ class OnnxBackend:
         self._resize(max(self.slots, min(KV_BLOCK, seq_len)))
 
     def release(self) -> None:
-        self._resize(min(KV_BLOCK, self.seq_len))
+        if 0 < self.peak < self.slots:
+            self.used = 0  # nothing to keep
+            self._resize(self.peak)
+        self.used = self.peak = 0
 
     def _resize(self, slots: int) -> None:
-        """Reallocate the caches with `slots` slots per row, keeping what the first of them hold."""
+        """Reallocate the caches with `slots` slots per row, keeping the written rows' first slots."""
         caches = self.decoder.empty_caches(self.rows, slots)
         keep = min(slots, self.slots)
         for new, old in zip(caches, self.caches, strict=False):
-            new[: old.shape[0], :, :keep] = old[:, :, :keep]
+            new[: self.used, :, :keep] = old[: self.used, :, :keep]
         self.caches, self.slots = caches, slots
 
-    def _live(self, last_position: int) -> int:
-        """Slots a call up to `last_position` attends over (grown to fit)."""
+    def _live(self, last_position: int, rows_end: int) -> int:
+        """Slots a call up to `last_position` on rows ..rows_end-1 attends over (the caches grown to fit)."""
         live = min(-(-(last_position + 1) // KV_BLOCK) * KV_BLOCK, self.seq_len)
         if live > self.slots:
             self._resize(live)
+        self.used, self.peak = max(self.used, rows_end), max(self.peak, live)
         return live
 
     def forward(self, tokens: Tensor, positions: Tensor, row0: int = 0) -> Tensor:
         batch, pos = tokens.shape[0], positions.numpy()
-        live = self._live(int(pos.max()))
+        live = self._live(int(pos.max()), row0 + batch)
         rows = slice(row0, row0 + batch)
         if live == self.slots:  # contiguous views
             window = [c[rows] for c in self.caches]
@@ -78,7 +85,7 @@ class OnnxBackend:
         return torch.from_numpy(logits)
 
     def prefill(self, tokens: Tensor, row0: int) -> Tensor:
-        self._live(tokens.shape[1] - 1)
+        self._live(tokens.shape[1] - 1, row0 + 1)
         logits, new = self.decoder.prefill(tokens.numpy())
         positions = np.arange(tokens.shape[1])[None]
         for cache, n in zip(self.caches, new, strict=True):
@@ -86,5 +93,6 @@ class OnnxBackend:
         return torch.from_numpy(logits)
 
     def copy_row(self, src: int, dst: int) -> None:
+        self.used = max(self.used, dst + 1)
         for cache in self.caches:
             cache[dst] = cache[src]

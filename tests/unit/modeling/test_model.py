@@ -249,7 +249,8 @@ def test_grouped_attention_equals_attention_over_repeated_kv(t: int):
     mask[..., 0] = True  # every query sees a key
     repeated = [x.repeat_interleave(4, dim=1) for x in (k, v)]
     expected = torch.nn.functional.scaled_dot_product_attention(q, *repeated, attn_mask=mask)
-    torch.testing.assert_close(grouped_attention(q, k, v, attention_bias(mask, 4, torch.float32)), expected.transpose(1, 2).reshape(2, t, 128))
+    actual = grouped_attention(q, k, v, attention_bias(mask, 4, torch.float32))
+    torch.testing.assert_close(actual, expected.transpose(1, 2).reshape(2, t, 128))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
