@@ -18,8 +18,12 @@ Design choices:
   allocated one).
 - Judge heads (optional): a score (1) and CAWS clause logits (5) read from the last real token's final
   hidden state, stored as `judge_heads.*` keys beside the LM weights (transformers ignores them).
-- Export-friendly: plain tensor ops, SDPA with an explicit boolean mask, no data-dependent Python
-  control flow in forward (only `is None` checks on arguments and modules).
+- Export-friendly: plain tensor ops, SDPA with an explicit additive mask (built once per forward from the
+  boolean one), no data-dependent Python control flow in forward (only `is None` checks on arguments
+  and modules). The layer hands attention to its cache (`CacheAttention.attend`), so an export can keep
+  K/V in graph inputs and attend without writing them (conversion/graphs.py).
+- Decode calls are mostly dispatch overhead at toy size (a few hundred ops on d-128 tensors), so the hot
+  path avoids ops it can: rotate-half is one matmul, the cache write one scatter per tensor.
 """
 
 from __future__ import annotations

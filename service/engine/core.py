@@ -395,11 +395,12 @@ class Engine:
         tokens = torch.tensor([[s.tokens[-1], *d, *[0] * (k - len(d))] for s, d in rows])
         positions = torch.tensor([list(range(len(s.tokens) - 1, len(s.tokens) + k)) for s in self.running])
         logits = self.backend.forward(tokens, positions)
-        greedy = logits.argmax(-1).tolist()  # every row's argmax in one op (temperature-0 rows read it)
+        # every row's argmax in one op, when a temperature-0 row will read it
+        greedy = logits.argmax(-1).tolist() if any(s.params.greedy for s in self.running) else None
         accepted_lengths = []
         for b, s in enumerate(self.running):
             q = None if draft_probs is None else draft_probs[b]
-            accepted = self._emit_burst(s, drafts[b], q, logits[b], greedy[b])
+            accepted = self._emit_burst(s, drafts[b], q, logits[b], None if greedy is None else greedy[b])
             s.drafted += len(drafts[b])
             s.accepted += accepted
             if drafts[b]:
