@@ -179,7 +179,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SERVE_ARTIFACTS ?= artifacts
 
-.PHONY: serve bench-serve
+.PHONY: serve bench-serve bench-decode-calls
 
 serve: $(STAMP)
 	test -f $(SERVE_ARTIFACTS)/worker/manifest.json || $(KS) bootstrap --profile toy --artifacts $(SERVE_ARTIFACTS)
@@ -187,6 +187,9 @@ serve: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --artifacts $(SERVE_ARTIFACTS)
+
+bench-decode-calls: $(STAMP)  # one decode call by rows, tokens and cached slots (needs `make onnx` for onnx)
+	$(PY) bench/bench_decode_calls.py --artifacts $(SERVE_ARTIFACTS)
 
 # ---- evaluation: multi-turn tool replay against an OpenAI-compatible endpoint or a checkpoint -------
 MODEL ?= worker
