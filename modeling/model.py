@@ -90,12 +90,18 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, rotate: Tensor) -> Tensor:
     return x * cos + (x @ rotate) * sin
 
 
+# Added to the scores a query may not see: exp() of it is exactly 0 in fp32, bf16 and fp16 alike (scores
+# are far smaller), and unlike a dtype's minimum or -inf it stays finite when an fp16 program (Core ML)
+# adds it to a negative score; coremltools turns boolean masks into the same value.
+MASKED = -3.0e4
+
+
 def attention_bias(mask: Tensor, n_rep: int, dtype: torch.dtype) -> Tensor:
     """Boolean mask [B|1, 1, T, S] (True = may attend) -> the additive bias `grouped_attention` takes:
-    [B|1, 1, n_rep * T, S], 0 where seen and the dtype's minimum elsewhere, repeated for the n_rep query
-    heads stacked on each KV head. Built once per forward and shared by every layer (SDPA would otherwise
-    turn a boolean mask into a bias, and repeat it, in each layer)."""
-    bias = torch.where(mask, 0.0, torch.finfo(dtype).min).to(dtype)
+    [B|1, 1, n_rep * T, S], 0 where seen and MASKED elsewhere, repeated for the n_rep query heads stacked
+    on each KV head. Built once per forward and shared by every layer (SDPA would otherwise turn a boolean
+    mask into a bias, and repeat it, in each layer)."""
+    bias = torch.where(mask, 0.0, MASKED).to(dtype)
     return bias.repeat(1, 1, n_rep, 1) if n_rep > 1 else bias
 
 

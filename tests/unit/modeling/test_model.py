@@ -260,3 +260,16 @@ def test_rope_matrix_rotation_is_exactly_rotate_half(dtype: torch.dtype):
     cos, sin = (t[torch.arange(7)].to(dtype) for t in rope_tables(Transformer.from_name("worker_toy").config))
     rotated = torch.cat((-x[..., 16:], x[..., :16]), dim=-1)
     assert torch.equal(apply_rope(x, cos, sin, rotate_half_matrix(32).to(dtype)), x * cos + rotated * sin)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_attention_bias_is_finite_and_masks_exactly(dtype: torch.dtype):
+    """The additive mask stays finite in fp16 (a Core ML program computes in it) and still gives masked
+    keys exactly zero weight, next to large negative scores too."""
+    mask = torch.tensor([[True, False, True, False]])[None, None]  # [1, 1, 1, 4]
+    bias = attention_bias(mask, 2, dtype)
+    assert bias.shape == (1, 1, 2, 4) and bias.dtype == dtype and torch.isfinite(bias).all()
+    scores = torch.tensor([-60.0, 40.0, -50.0, -60.0], dtype=dtype)
+    weights = (scores + bias[0, 0, 0]).float().softmax(-1)
+    assert weights[1] == 0 and weights[3] == 0 and torch.isfinite(scores + bias).all()
+    assert weights[0] > 0 and weights[2] > 0
