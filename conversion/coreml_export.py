@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from conversion.contracts import tensor_spec, write_contract
 from conversion.source import ConversionError, Source, load_source
-from modeling.model import CacheAttention, Transformer
+from modeling.model import Transformer, write_then_attend
 
 CONTEXT_LENGTHS = (512, 1024, 2048)
 JUDGE_LENGTHS = (512, 1024, 2048)
@@ -60,7 +60,7 @@ def default_out_dir(artifact: str | Path) -> Path:
     return path.parent / "coreml" / path.name
 
 
-class StateKV(CacheAttention):
+class StateKV(nn.Module):
     """The KV cache as registered buffers written in place: coremltools turns them into model state."""
 
     def __init__(self, n_kv_heads: int, slots: int, d_head: int):
@@ -77,6 +77,12 @@ class StateKV(CacheAttention):
         self.k.scatter_(2, index, k)
         self.v.scatter_(2, index, v)
         return self.k, self.v
+
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
+        return write_then_attend(self.update, q, k, v, bias, input_pos, row0, kv_len)
 
 
 class StepGraph(nn.Module):

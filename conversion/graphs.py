@@ -21,10 +21,10 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from modeling.model import CacheAttention, Transformer, attention_bias, grouped_attention
+from modeling.model import Transformer, attention_bias, grouped_attention
 
 
-class ExplicitKV(CacheAttention):
+class ExplicitKV(nn.Module):
     """A KV cache held in graph inputs. Prefill attends within the new tokens; decode attends over the
     input cache and the new tokens without writing them into it (`window_and_new_attention`). Either way
     the new K/V become graph outputs, for the caller to write at their positions."""

@@ -29,7 +29,9 @@ Design choices:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -128,27 +130,31 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     return y.unflatten(2, (rep, t)).permute(0, 3, 1, 2, 4).reshape(b, t, n_heads * d)
 
 
-class CacheAttention(nn.Module):
-    """What a layer's attention needs from its KV cache. `update` writes the new K/V and returns the slots
-    to attend over; `attend` (update, then grouped_attention) is what the layer calls, so a cache kept
-    elsewhere (an export's graph inputs, conversion/graphs.py) may attend without a written copy."""
-
-    def update(
-        self, input_pos: Tensor, k: Tensor, v: Tensor, row0: int = 0, kv_len: int | None = None
-    ) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError
+class CacheAttention(Protocol):
+    """What a layer's attention needs from its KV cache: `attend` writes (or otherwise takes in) the new
+    K/V and attends q over the cached slots plus them. The torch cache and the Core ML state write, then
+    attend (`write_then_attend`); an export's cache held in graph inputs attends without writing
+    (conversion/graphs.py)."""
 
     def attend(
         self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None,
     ) -> Tensor:
-        """q [B, H, T, Dh] over the cached slots with the new k, v [B, Hkv, T, Dh] written at input_pos;
-        bias from attention_bias over those slots -> [B, T, H * Dh]."""
-        k, v = self.update(input_pos, k, v, row0, kv_len)
-        return grouped_attention(q, k, v, bias)
+        """q [B, H, T, Dh]; the new k, v [B, Hkv, T, Dh] at input_pos; bias from attention_bias over the
+        attended slots -> [B, T, H * Dh]."""
+        ...
 
 
-class KVCache(CacheAttention):
+def write_then_attend(
+    update: Callable[..., tuple[Tensor, Tensor]], q: Tensor, k: Tensor, v: Tensor, bias: Tensor,
+    input_pos: Tensor, row0: int = 0, kv_len: int | None = None,
+) -> Tensor:
+    """`attend` for a cache that writes in place: `update` returns the slots to attend, new K/V included."""
+    k, v = update(input_pos, k, v, row0, kv_len)
+    return grouped_attention(q, k, v, bias)
+
+
+class KVCache(nn.Module):
     def __init__(self, max_batch_size: int, max_seq_len: int, n_kv_heads: int, d_head: int, dtype: torch.dtype):
         super().__init__()
         shape = (max_batch_size, n_kv_heads, max_seq_len, d_head)
@@ -168,6 +174,12 @@ class KVCache(CacheAttention):
         k_rows.scatter_(2, index, k)
         v_rows.scatter_(2, index, v)
         return k_rows[:, :, :kv_len], v_rows[:, :, :kv_len]
+
+    def attend(
+        self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        kv_len: int | None = None,
+    ) -> Tensor:
+        return write_then_attend(self.update, q, k, v, bias, input_pos, row0, kv_len)
 
 
 class RMSNorm(nn.Module):

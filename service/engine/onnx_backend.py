@@ -80,8 +80,9 @@ class OnnxBackend:
         else:
             window = [np.ascontiguousarray(c[rows, :, :live]) for c in self.caches]
         logits, new = self.decoder.decode(tokens.numpy(), pos, window)
+        written = np.arange(row0, row0 + batch)
         for cache, n in zip(self.caches, new, strict=True):
-            write_kv(cache, np.arange(row0, row0 + batch), pos, n)
+            write_kv(cache, written, pos, n)
         return torch.from_numpy(logits)
 
     def prefill(self, tokens: Tensor, row0: int) -> Tensor:
