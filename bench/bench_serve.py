@@ -184,9 +184,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=9001, help="dataset seed of the held-out prompts")
     ap.add_argument("--rounds", type=int, default=3, help="passes over the prompts of the single-stream comparison")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--backend", default="torch",
-                    help="as `serve --backend`: torch, onnx, or per role (torch,drafter=onnx); onnx reads "
-                         "<artifacts>/onnx/<role> (`kimi-student export onnx`)")
+    ap.add_argument("--backend", default="auto",
+                    help="as `serve --backend`: auto (the default: onnx where <artifacts>/onnx/<role> holds a "
+                         "current `kimi-student export onnx`, else torch), torch, onnx, or per role "
+                         "(torch,drafter=onnx)")
     ap.add_argument("--record", action="store_true", help="append the results to docs/benchmarks.md")
     args = ap.parse_args()
     if args.threads:

@@ -143,7 +143,7 @@ class ModelSet:
         for role in self.roles:
             try:
                 self.models[role] = self._load(role)
-                log.info("loaded %s", role)
+                log.info("loaded %s (%s backend)", role, self.settings.backend_for(role))
             except Exception as exc:
                 self.error = f"{role}: {exc}"
                 log.exception("cannot load %s", role)

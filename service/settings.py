@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,16 +11,17 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROLES = ("worker", "judge", "drafter", "teacher")
-BACKENDS = ("torch", "onnx", "coreml")
+BACKENDS = ("auto", "torch", "onnx", "coreml")
 
 
 def parse_backends(spec: str) -> tuple[str, dict[str, str]]:
     """`--backend`: one backend for every role (`onnx`), or per role with an optional default
-    (`torch,drafter=onnx`, `worker=coreml,drafter=coreml`); returns (default, {role: backend})."""
-    default, per_role = "torch", {}
+    (`torch,drafter=onnx`, `worker=coreml,drafter=coreml`; roles not named get `auto`); returns
+    (default, {role: backend})."""
+    default, per_role = "auto", {}
     items = [item.strip() for item in spec.split(",") if item.strip()]
     if not items:
-        raise ValueError("backend is empty; use torch, onnx, coreml, or role=backend pairs")
+        raise ValueError("backend is empty; use auto, torch, onnx, coreml, or role=backend pairs")
     for item in items:
         role, sep, name = item.rpartition("=")
         role, name = role.strip(), name.strip()
@@ -50,8 +52,9 @@ class Settings(BaseSettings):
     # Roles served as /v1 models when their artifact exists (artifacts/<role>/manifest.json).
     models: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROLES))  # KS_MODELS=worker,judge
     # One backend for every role ("onnx"), or per role: "torch,drafter=onnx" (parse_backends).
-    # torch | onnx (onnxruntime) | coreml (macOS 15+: worker and drafter only)
-    backend: str = "torch"
+    # auto (onnx where the role has a current ONNX export, else torch) | torch | onnx (onnxruntime) |
+    # coreml (macOS 15+: worker and drafter only)
+    backend: str = "auto"
     # ONNX exports (`kimi-student export onnx`), one directory per role; default <artifacts>/onnx/<role>.
     onnx_dir: Path | None = None
     # Core ML exports (`kimi-student export coreml`, served on macOS 15+); default <artifacts>/coreml/<role>.
@@ -101,8 +104,23 @@ class Settings(BaseSettings):
         return self
 
     def backend_for(self, role: str) -> str:
+        """The backend serving `role`: torch, onnx or coreml (`auto` resolved)."""
         default, per_role = parse_backends(self.backend)
-        return per_role.get(role, default)
+        name = per_role.get(role, default)
+        return self._auto(role) if name == "auto" else name
+
+    def _auto(self, role: str) -> str:
+        """onnx when the role has an ONNX export of its artifact's current weights (onnxruntime decodes the
+        toy models 2-3x faster than torch on a CPU: docs/serving.md, "Measured"), else torch. A missing or
+        stale export is no error here: `kimi-student export onnx` makes one, `--backend onnx` demands one."""
+        from conversion.contracts import check_export
+
+        try:
+            manifest = json.loads((self.artifacts / role / "manifest.json").read_text())
+            check_export(self.export_dir(role, "onnx"), manifest, "onnx")
+        except (OSError, ValueError):  # StaleExportError is a ValueError
+            return "torch"
+        return "onnx"
 
     def export_dir(self, role: str, backend: str) -> Path:
         """Where `kimi-student export onnx|coreml` writes by default: <artifacts>/<backend>/<role>."""

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--artifacts", type=Path, help="directory holding worker/, drafter/, judge/, teacher/")
     p.add_argument("--models", help="comma-separated roles to serve when present (default all four)")
-    p.add_argument("--backend", help="model backend: torch (default), onnx (onnxruntime over `kimi-student export "
+    p.add_argument("--backend", help="model backend: auto (default: onnx for a role with a current `kimi-student "
+                                      "export onnx`, else torch), torch, onnx (onnxruntime over `kimi-student export "
                                       "onnx` graphs) or coreml (macOS 15+, worker and drafter only: `kimi-student "
                                       "export coreml` packages; a row holds S-7 tokens of the largest step_<S>), for "
                                       "every role or per role: torch,drafter=onnx")

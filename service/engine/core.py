@@ -28,7 +28,7 @@ from torch import Tensor
 from modeling.constrained import Constraint, masked
 from service.engine.backend import Backend
 from service.engine.params import GenerationParams, StepOutput, TokenLogprobs
-from service.engine.sampling import make_generator, sample, target_probs, token_logprobs
+from service.engine.sampling import greedy_ids, make_generator, sample, target_probs, token_logprobs
 from service.engine.speculative import AdaptiveGamma, ngram_propose, speculative_tokens
 
 log = logging.getLogger(__name__)
@@ -343,7 +343,7 @@ class Engine:
         else:
             rows = torch.arange(len(lengths))[:, None]
             logits = logits[rows, torch.tensor(lasts)[:, None] + torch.arange(gamma)]  # [B, gamma, V]
-        greedy = logits.argmax(-1).tolist()
+        greedy = greedy_ids(logits)
         drafts: list[list[int]] = []
         probs: list[Tensor | None] = []
         for b, s in enumerate(self.running):
@@ -374,7 +374,7 @@ class Engine:
         drafts: list[list[int]] = [[] for _ in self.running]
         probs: list[list[Tensor]] = [[] for _ in self.running]
         for i in range(gamma):
-            greedy = logits.argmax(-1).tolist()
+            greedy = greedy_ids(logits)
             for b, s in enumerate(self.running):
                 if s.params.greedy:
                     drafts[b].append(greedy[b])
@@ -396,7 +396,7 @@ class Engine:
         positions = torch.tensor([list(range(len(s.tokens) - 1, len(s.tokens) + k)) for s in self.running])
         logits = self.backend.forward(tokens, positions)
         # every row's argmax in one op, when a temperature-0 row will read it
-        greedy = logits.argmax(-1).tolist() if any(s.params.greedy for s in self.running) else None
+        greedy = greedy_ids(logits) if any(s.params.greedy for s in self.running) else None
         accepted_lengths = []
         for b, s in enumerate(self.running):
             q = None if draft_probs is None else draft_probs[b]
@@ -417,7 +417,7 @@ class Engine:
         the caller has it); returns #accepted."""
         if s.params.greedy and s.constraint is None:
             if greedy is None:
-                greedy = logits[: len(draft) + 1].argmax(-1).tolist()
+                greedy = greedy_ids(logits[: len(draft) + 1])
             return self._emit_greedy(s, draft, logits, greedy)
 
         def p_at(i: int) -> Tensor:

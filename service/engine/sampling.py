@@ -14,6 +14,15 @@ from torch import Tensor
 from service.engine.params import SamplingParams, TokenLogprobs
 
 
+def greedy_ids(logits: Tensor) -> list:
+    """Argmax over the last axis as (nested) lists, e.g. [B, T, V] -> B lists of T token ids. numpy's for a
+    CPU float32 tensor: torch's reduction over the last axis of a [T, V] tensor costs ~40 µs at T 13, V
+    2,048 (once or twice a speculative burst), numpy's ~2 µs. Both return the first of tied maxima."""
+    if logits.device.type == "cpu" and logits.dtype == torch.float32:
+        return logits.numpy().argmax(-1).tolist()
+    return logits.argmax(-1).tolist()
+
+
 def target_probs(logits: Tensor, params: SamplingParams) -> Tensor:
     """logits [V] (masked entries -inf) -> probabilities [V] (float32, sums to 1)."""
     logits = logits.float()

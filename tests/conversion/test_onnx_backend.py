@@ -97,6 +97,28 @@ def test_the_service_builds_each_role_on_its_own_backend(onnx_artifacts: Path, t
         ModelSet(Settings(artifacts=root, backend="worker=onnx", models=["worker"]), metrics=None).check()
 
 
+def test_auto_serves_a_role_on_onnx_only_with_a_current_export(onnx_artifacts: Path, tmp_path: Path) -> None:
+    """The default backend, `auto`: onnxruntime for a role whose ONNX export was made from its current
+    weights, torch for one without an export or with a stale one (no error: it is a preference)."""
+    root = tmp_path / "artifacts"
+    shutil.copytree(onnx_artifacts, root)
+    settings = Settings(artifacts=root, models=["worker", "drafter"])
+    assert settings.backend == "auto"
+    assert [settings.backend_for(r) for r in ("worker", "drafter", "judge")] == ["onnx", "onnx", "torch"]
+    models = ModelSet(settings, metrics=None)
+    models.check()
+    assert isinstance(models.backend("worker"), OnnxBackend) and isinstance(models.backend("drafter"), OnnxBackend)
+    shutil.rmtree(root / "onnx" / "worker")
+    shutil.copytree(root / "onnx" / "drafter", root / "onnx" / "worker")  # exported from other weights
+    (root / "onnx" / "drafter" / "contract.json").write_text("{not json")
+    assert [settings.backend_for(r) for r in ("worker", "drafter")] == ["torch", "torch"]
+    ModelSet(settings, metrics=None).check()
+    assert isinstance(ModelSet(settings, metrics=None).backend("worker"), TorchBackend)
+    assert Settings(artifacts=root, backend="torch").backend_for("worker") == "torch"  # explicit: no lookup
+    shutil.rmtree(root / "onnx")
+    assert Settings(artifacts=root, backend="drafter=torch").backend_for("worker") == "torch"
+
+
 def test_prefill_and_copy_row_match_torch(onnx_artifacts: Path) -> None:
     torch_worker, _ = backends(onnx_artifacts, "torch")
     onnx_worker, _ = backends(onnx_artifacts, "onnx")

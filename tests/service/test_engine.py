@@ -10,7 +10,7 @@ import torch
 from service.engine.backend import TorchBackend
 from service.engine.core import Engine, EngineObserver, QueueFullError, Request
 from service.engine.params import GenerationParams, SamplingParams, StepOutput
-from service.engine.sampling import target_probs
+from service.engine.sampling import greedy_ids, target_probs
 from service.engine.speculative import AdaptiveGamma, accept_or_resample, ngram_propose, speculative_tokens
 from tests.service.conftest import tiny_pair
 
@@ -159,6 +159,17 @@ def test_adaptive_gamma_follows_acceptance() -> None:
     for _ in range(20):
         gamma.update(4, 4)
     assert gamma.gamma == 6
+
+
+def test_greedy_ids_equal_torch_argmax() -> None:
+    """The engine's argmax (numpy for CPU float32) agrees with torch's: first of tied maxima, strided views
+    (a drafter's logits sliced per row), a [B, V] step and other dtypes (torch's own)."""
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randint(0, 4, (3, 20, 64), generator=g).float()  # many ties
+    for view in (logits, logits[:, 5:17], logits[:, -1], logits[0], logits.transpose(0, 1)):
+        assert greedy_ids(view) == view.argmax(-1).tolist()
+    half = logits.to(torch.bfloat16)
+    assert greedy_ids(half) == half.argmax(-1).tolist()
 
 
 def test_greedy_acceptance_is_equality() -> None:

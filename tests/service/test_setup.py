@@ -72,6 +72,8 @@ def test_backend_for_every_role_or_per_role(monkeypatch) -> None:
     monkeypatch.setenv("KS_BACKEND", "worker=onnx,drafter=onnx")
     env = Settings()
     assert [env.backend_for(r) for r in ("worker", "drafter", "judge")] == ["onnx", "onnx", "torch"]
+    monkeypatch.delenv("KS_BACKEND")
+    assert Settings().backend == "auto" and Settings(backend="auto,judge=torch").backend_for("judge") == "torch"
     for bad, reason in (("tflite", "unknown backend"), ("wizard=onnx", "unknown role"), ("drafter=", "unknown backend"),
                         (" , ", "empty")):
         with pytest.raises(ValueError, match=reason):
