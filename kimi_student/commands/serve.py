@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("service.api.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
                     workers=settings.workers, log_level=settings.log_level)
         return 0
+    # the service's own log lines (which backend serves each role, fallbacks) next to uvicorn's
+    logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.DEBUG),
+                        format="%(levelname)s:     %(name)s: %(message)s")
     try:
         app = create_app(settings)
     except SetupError as exc:

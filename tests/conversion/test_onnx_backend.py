@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import select
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +121,30 @@ def test_auto_serves_a_role_on_onnx_only_with_a_current_export(onnx_artifacts: P
     assert Settings(artifacts=root, backend="torch").backend_for("worker") == "torch"  # explicit: no lookup
     shutil.rmtree(root / "onnx")
     assert Settings(artifacts=root, backend="drafter=torch").backend_for("worker") == "torch"
+
+
+def test_serve_logs_the_backend_each_role_got(onnx_artifacts: Path, tmp_path: Path) -> None:
+    """`kimi-student serve` with the default backend says which backend each role is served by."""
+    root = tmp_path / "artifacts"
+    shutil.copytree(onnx_artifacts, root)
+    shutil.rmtree(root / "onnx" / "drafter")  # the drafter falls back to torch
+    cmd = [sys.executable, "-m", "kimi_student", "serve", "--artifacts", str(root), "--port", "0", "--auth", "off"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while sum("loaded" in line for line in lines) < 2 and time.monotonic() < deadline:
+            if not select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break  # nothing more within the deadline
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = "".join(lines)
+    assert "loaded worker (onnx backend)" in text and "loaded drafter (torch backend)" in text, text
 
 
 def test_prefill_and_copy_row_match_torch(onnx_artifacts: Path) -> None:
