@@ -183,7 +183,8 @@ SERVE_ARTIFACTS ?= artifacts
 
 serve: $(STAMP)  # the default backend, auto, serves a role on onnxruntime once it has a current ONNX export
 	test -f $(SERVE_ARTIFACTS)/worker/manifest.json || $(KS) bootstrap --profile toy --artifacts $(SERVE_ARTIFACTS)
-	for role in worker drafter judge; do test -f $(SERVE_ARTIFACTS)/onnx/$$role/contract.json || \
+	for role in worker drafter judge; do test ! -f $(SERVE_ARTIFACTS)/$$role/manifest.json || \
+	  test -f $(SERVE_ARTIFACTS)/onnx/$$role/contract.json || \
 	  $(KS) export onnx --artifact $(SERVE_ARTIFACTS)/$$role || exit 1; done
 	$(KS) serve --host $(HOST) --port $(PORT) --artifacts $(SERVE_ARTIFACTS)
 

@@ -110,9 +110,10 @@ class Settings(BaseSettings):
         return self._auto(role) if name == "auto" else name
 
     def _auto(self, role: str) -> str:
-        """onnx when the role has an ONNX export of its artifact's current weights (onnxruntime decodes the
-        toy models 2-3x faster than torch on a CPU: docs/serving.md, "Measured"), else torch. A missing or
-        stale export is no error here: `kimi-student export onnx` makes one, `--backend onnx` demands one."""
+        """onnx when the role has an ONNX export of its artifact's current weights (onnxruntime's plain
+        decoding of the toy worker is 1.6-2.3x torch's on the CPUs measured: docs/serving.md, "Measured"),
+        else torch. A missing or stale export is no error here: `kimi-student export onnx` makes one,
+        `--backend onnx` demands one."""
         from conversion.contracts import check_export
 
         try:
