@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from modeling.constrained import Constraint, masked
-from modeling.model import Transformer
+from modeling.model import WIDTH_BUCKET, Transformer, bucket
 
 
 @torch.inference_mode()
@@ -39,9 +39,14 @@ def generate_batch(model: Transformer, prompts: Sequence[Sequence[int]], max_new
     try:
         logits = torch.zeros(n, model.config.vocab_size)
         for i in live:  # prefill row by row (unequal lengths), into cache row i
-            h = model.hidden_states(torch.tensor([list(prompts[i])]), torch.arange(len(prompts[i])), cache_row0=i,
-                                    cache_len=_live(len(prompts[i]), max(limits)))
-            logits[i] = model.lm_head(h[0, -1]).float()
+            # padded to a multiple of WIDTH_BUCKET (a few shapes, see modeling.model.ROW_BUCKET): the pads' K/V
+            # land in slots the decode overwrites before the causal mask lets anything read them
+            length = len(prompts[i])
+            width = max(length, min(bucket(length, WIDTH_BUCKET), max(limits)))
+            ids = [*prompts[i], *[model.config.pad_token_id] * (width - length)]
+            h = model.hidden_states(torch.tensor([ids]), torch.arange(width), cache_row0=i,
+                                    cache_len=_live(width, max(limits)))
+            logits[i] = model.lm_head(h[0, length - 1]).float()
         pos = [len(p) for p in prompts]
         while live:
             tokens = torch.full((n, 1), model.config.pad_token_id, dtype=torch.long)

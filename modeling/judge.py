@@ -31,7 +31,7 @@ import torch
 from arbiter.claims.entailment import Triage
 from arbiter.judge import CLAUSES, JudgeScore
 from modeling.checkpoint import MANIFEST, ArtifactError, load_artifact, sha256_file
-from modeling.model import Transformer
+from modeling.model import Transformer, bucket
 from modeling.tokenizer import KSTokenizer
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,10 @@ def encode_input(tokenizer: KSTokenizer, prompt: str, candidate: str, max_len: i
     return Encoded([tokenizer.bos_id, *p[:keep_p], *sep, *c[len(c) - keep_c:]], len(p) + len(c) - room)
 
 
-def pad_batch(rows: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids [B, T] and attention mask [B, T] (1 = real token)."""
-    width = max(len(r) for r in rows)
+def pad_batch(rows: Sequence[list[int]], pad_id: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids [B, T] and attention mask [B, T] (1 = real token); T is the longest row rounded up
+    to `multiple`."""
+    width = bucket(max(len(r) for r in rows), multiple)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):

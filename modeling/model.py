@@ -86,6 +86,17 @@ def rotate_half_matrix(d_head: int) -> Tensor:
     return rot
 
 
+def rows_at(x: Tensor, index: Tensor) -> Tensor:
+    """x [B, T, ...] at per-row indexes [B, Q] -> [B, Q, ...]."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
+
+
+def _rope_at(table: Tensor, index: Tensor) -> Tensor:
+    """cos or sin at query indexes [B, Q] -> [B, 1, Q, Dh]; the table is [T, Dh] (shared positions) or
+    [B, 1, T, Dh] (per-row positions)."""
+    return (table[index] if table.dim() == 2 else rows_at(table[:, 0], index))[:, None]
+
+
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor, rotate: Tensor) -> Tensor:
     """x [B, H, T, Dh]; cos, sin [T, Dh] (or [B, 1, T, Dh]) in x's dtype; rotate = rotate_half_matrix."""
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)  # no-ops but under autocast (x bf16, tables fp32)
@@ -209,18 +220,17 @@ class Attention(nn.Module):
         self, x: Tensor, rope: Rope, bias: Tensor, input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
-        """Attention output [B, T, D] under `bias` (attention_bias); with `query_at` ([B] indexes into T, no
-        cache) only row b's query at query_at[b] attends, under a bias for those queries ([B, 1, rep, S]),
-        while keys and values still come from all T tokens: [B, 1, D]."""
+        """Attention output [B, T, D] under `bias` (attention_bias); with `query_at` ([B, Q] indexes into T,
+        no cache) only row b's queries at query_at[b] attend, under a bias for those queries ([B, 1, rep * Q,
+        S]), while keys and values still come from all T tokens: [B, Q, D]."""
         b, t, _ = x.shape
         cos, sin, rotate = rope
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)
         k = apply_rope(k, cos, sin, rotate)
         if query_at is not None:
-            rows = torch.arange(b, device=x.device)
-            x, cos, sin = x[rows, query_at][:, None], cos[query_at][:, None, None], sin[query_at][:, None, None]
-            t = 1
+            x, cos, sin = rows_at(x, query_at), _rope_at(cos, query_at), _rope_at(sin, query_at)
+            t = query_at.shape[1]
         q = self.q_proj(x).view(b, t, self.n_heads, self.d_head).transpose(1, 2)  # [B, H, T, Dh]
         q = apply_rope(q, cos, sin, rotate)
         if self.kv_cache is not None:
@@ -252,8 +262,8 @@ class TransformerBlock(nn.Module):
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
         h = self.self_attn(self.input_layernorm(x), rope, bias, input_pos, row0, kv_len, query_at)
-        if query_at is not None:  # the block's output at those tokens only: [B, 1, D]
-            x = x[torch.arange(x.shape[0], device=x.device), query_at][:, None]
+        if query_at is not None:  # the block's output at those tokens only: [B, Q, D]
+            x = rows_at(x, query_at)
         x = x + h
         return x + self.mlp(self.post_attention_layernorm(x))
 
@@ -383,14 +393,25 @@ class Transformer(nn.Module):
         return mask[:, None]
 
     def _bias(self, mask: Tensor, dtype: torch.dtype) -> Tensor:
+        """attention_bias in the dtype attention will run in: under autocast (bf16 training) the autocast
+        dtype, not the fp32 embeddings' (a training batch's bias is [B, 1, rep * T, T]: converting it in
+        every layer cost a parallel drafter's step 1-2 ms)."""
+        device = mask.device.type
+        if torch.is_autocast_enabled(device) and dtype == torch.float32:
+            dtype = torch.get_autocast_dtype(device)
         return attention_bias(mask, self.config.n_heads // self.config.n_kv_heads, dtype)
 
     def hidden_states(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
-        cache_len: int | None = None, attn_mask: Tensor | None = None,
+        cache_len: int | None = None, attn_mask: Tensor | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
         """idx [B, T] token ids at absolute positions input_pos [T] (default 0..T-1) -> [B, T, D] after
         the final norm. With caches set up, K/V are written at input_pos and read from the cache.
+
+        `query_at` ([B, Q] indexes into T, no caches) asks for row b's states at query_at[b] only: [B, Q,
+        D], equal to the full result gathered there. The last block then runs for those tokens only (its
+        keys and values still come from every token): its other queries, attention outputs and MLP rows
+        would feed nothing, and they are half of a two-layer model's forward.
 
         Batched serving: input_pos may be [B, T] (each row at its own positions; needs the caches), and
         `cache_row0` selects cache rows cache_row0 .. cache_row0+B-1 instead of 0 .. B-1, and `cache_len`
@@ -415,9 +436,17 @@ class Transformer(nn.Module):
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Dh]: broadcast over heads
         x = self.model.embed_tokens(idx)
         rope, bias = (cos, sin, self.rope_rotate), self._bias(mask, x.dtype)
-        for layer in self.model.layers:
-            x = layer(x, rope, bias, input_pos, cache_row0, cache_len)
-        return self.model.norm(x)
+        if query_at is None:
+            for layer in self.model.layers:
+                x = layer(x, rope, bias, input_pos, cache_row0, cache_len)
+            return self.model.norm(x)
+        if self.cache_seq_len:
+            raise ValueError("query_at is for a forward without KV caches (clear_caches first)")
+        *body, last = self.model.layers
+        for layer in body:
+            x = layer(x, rope, bias, input_pos)
+        rows = rows_at(mask.expand(idx.shape[0], -1, -1, -1)[:, 0], query_at)[:, None]  # [B, 1, Q, S]
+        return self.model.norm(last(x, rope, self._bias(rows, x.dtype), input_pos, query_at=query_at))
 
     def forward(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
@@ -427,9 +456,24 @@ class Transformer(nn.Module):
 
         `logits_at` (bool [B, T]) computes the logits only at those positions and returns them as
         [1, N, V] in row-major order (N = logits_at.sum()): training needs them only where a target
-        is, and the head and its softmax would otherwise cost a third of a toy model's step."""
-        h = self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask)
-        return self.lm_head(h if logits_at is None else h[logits_at][None])
+        is, and the head and its softmax would otherwise cost a third of a toy model's step. Without
+        caches the last block also runs at those positions only (`hidden_states`' `query_at`)."""
+        if logits_at is None:
+            return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask))
+        if not self.cache_seq_len:
+            query_at, real = target_queries(logits_at)
+            if 0 < query_at.shape[1] < idx.shape[1]:
+                h = self.hidden_states(idx, input_pos, attention_mask, attn_mask=attn_mask, query_at=query_at)
+                return self.head_rows(h[real])
+        return self.head_rows(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask)
+                               [logits_at])
+
+    def head_rows(self, h: Tensor) -> Tensor:
+        """Logits [1, N, V] of states [N, D]; the head runs on N rounded up to a multiple of ROW_BUCKET (zero
+        rows, dropped)."""
+        n = h.shape[0]
+        padded = F.pad(h, (0, 0, 0, bucket(n, ROW_BUCKET) - n))
+        return self.lm_head(padded)[None, :n]
 
     def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""
@@ -446,24 +490,36 @@ class Transformer(nn.Module):
 
     def last_states(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """[B, D]: each row's final hidden state at its last real token, as
-        `hidden_states(idx, attention_mask=...)[b, last]`, without caches. The last block runs for that
-        token only (its keys and values still come from every token): the heads read nothing else, and
-        its other queries, attention outputs and MLP rows would be half of a two-layer judge's forward."""
+        `hidden_states(idx, attention_mask=...)[b, last]`, without caches; the last block runs for that
+        token only (`hidden_states`' `query_at`)."""
         if self.cache_seq_len:
             raise ValueError("last_states runs without KV caches (clear_caches first)")
-        input_pos = torch.arange(idx.shape[1], device=idx.device)
-        mask = self.build_mask(input_pos, attention_mask)
-        rope = (self.rope_cos[input_pos], self.rope_sin[input_pos], self.rope_rotate)
-        x = self.model.embed_tokens(idx)
-        *body, last = self.model.layers
-        bias = self._bias(mask, x.dtype)
-        for layer in body:
-            x = layer(x, rope, bias, input_pos)
-        query_at = last_real_index(idx, attention_mask)
-        rows = torch.arange(idx.shape[0], device=idx.device)
-        last_mask = mask.expand(idx.shape[0], -1, -1, -1)[rows, :, query_at][:, :, None]  # [B, 1, 1, S]
-        x = last(x, rope, self._bias(last_mask, x.dtype), input_pos, query_at=query_at)
-        return self.model.norm(x[:, 0])
+        query_at = last_real_index(idx, attention_mask)[:, None]
+        return self.hidden_states(idx, attention_mask=attention_mask, query_at=query_at)[:, 0]
+
+
+# Training shapes are rounded up to these multiples (`bucket`): a bf16 matmul on a CPU (oneDNN) builds a kernel
+# for every new shape, and batch widths and target counts change at every step. Rounded, a run sees a few
+# dozen shapes; unrounded, an LM head forward and backward took 7-9 ms instead of 2 (N ~ 500, d 128).
+ROW_BUCKET = 64  # rows of the LM head (head_rows)
+QUERY_BUCKET = 16  # queries per row of the last block (target_queries)
+WIDTH_BUCKET = 32  # tokens of a padded batch (training.sft_data.collate, the judge's batches, forced capture)
+
+
+def bucket(n: int, size: int) -> int:
+    """n rounded up to a multiple of size."""
+    return -(-n // size) * size
+
+
+def target_queries(at: Tensor) -> tuple[Tensor, Tensor]:
+    """bool [B, T] -> (index [B, Q], real [B, Q]): row b's True positions in order, then other positions
+    up to Q = the largest count rounded up to QUERY_BUCKET (at most T; their states are computed and
+    dropped), and which entries are True ones. `states[real]` lists the selected states in the
+    row-major order of `full_states[at]`."""
+    counts = at.sum(dim=1)
+    q = min(at.shape[1], bucket(int(counts.max()), QUERY_BUCKET)) if at.numel() else 0
+    index = torch.argsort((~at).to(torch.uint8), dim=1, stable=True)[:, :q]  # True (0) first, in position order
+    return index, torch.arange(q, device=at.device)[None, :] < counts[:, None]
 
 
 def last_real_index(idx: Tensor, attention_mask: Tensor | None) -> Tensor:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from modeling.model import WIDTH_BUCKET, bucket
 from modeling.tokenizer import KSTokenizer
 from training.data.jsonl import DataError
 from training.data.kd_mix import kd_prompt, kd_sequence, read_kd_mix
@@ -132,7 +133,7 @@ def collate(batch: list[Example], pad_id: int, seq_len: int, weights: dict[str, 
     [B, T, k] long, topk logprobs [B, T, k], kd_mask [B, T]). kd_mask is where a target has a teacher
     row (a record without top-k, such as a sequence-level fallback, has CE only); the last three are
     None when no example of the batch has top-k (plain SFT examples included)."""
-    width = min(seq_len, max(len(e.ids) for e in batch))
+    width = min(seq_len, bucket(max(len(e.ids) for e in batch), WIDTH_BUCKET))
     x = torch.full((len(batch), width), pad_id, dtype=torch.long)
     y = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     w = torch.ones((len(batch), width))

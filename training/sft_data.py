@@ -20,7 +20,10 @@ from pathlib import Path
 
 import torch
 
+from modeling.checkpoint import sha256_file
+from modeling.model import WIDTH_BUCKET, bucket
 from modeling.tokenizer import KSTokenizer
+from training.data import token_cache
 from training.data.extract import check_tokenizer_fingerprint
 from training.data.jsonl import DataError, iter_rows, read_header
 from training.losses import IGNORE, process_weights
@@ -73,15 +76,20 @@ class SFTData:
         header = read_header(path, required=("tokenizer_sha256", "tools"))
         check_tokenizer_fingerprint(path, header, tok)
         train, heldout, rows_heldout, truncated = [], [], [], 0
-        rows = list(iter_rows(path))
+        fingerprint = dataset_fingerprint(path)
+        rows = list(enumerate(iter_rows(path)))  # (index in the file, (line number, row))
         if heldout_only:  # (a split without held-out samples keeps all: validation then uses training samples)
-            rows = [(n, row) for n, row in rows if is_heldout(str(row.get("id")), heldout_fraction)] or rows
-        try:  # encoded as one batch, on the tokenizer's threads
-            texts = [text for _, row in rows for text in (row["prompt_text"], row["teacher_text"])]
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"{path}: not an extracted sample ({exc})") from None
-        encoded = tok.encode_batch(texts)
-        for n, (lineno, row) in enumerate(rows):
+            rows = [(i, (n, row)) for i, (n, row) in rows if is_heldout(str(row.get("id")), heldout_fraction)] or rows
+        cached = token_cache.read(path, fingerprint, tok)
+        if cached is not None:
+            encoded = [ids for i, _ in rows for ids in cached[i]]
+        else:
+            try:  # encoded as one batch, on the tokenizer's threads
+                texts = [text for _, (_, row) in rows for text in (row["prompt_text"], row["teacher_text"])]
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"{path}: not an extracted sample ({exc})") from None
+            encoded = tok.encode_batch(texts)
+        for n, (_, (lineno, row)) in enumerate(rows):
             try:
                 ex = to_example(row, tok, (encoded[2 * n], encoded[2 * n + 1]))
             except (KeyError, TypeError) as exc:
@@ -95,15 +103,12 @@ class SFTData:
                 train.append(ex)
         if not train and not heldout_only:
             raise DataError(f"{path}: no training samples")
-        return cls(train, heldout, rows_heldout, dataset_fingerprint(path), truncated, header["tools"])
+        return cls(train, heldout, rows_heldout, fingerprint, truncated, header["tools"])
 
 
 def dataset_fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of the file: what resume, KD mixes and the token cache compare."""
+    return sha256_file(path)
 
 
 def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: int, draw: int,
@@ -133,9 +138,10 @@ def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: i
 
 def collate(batch: list[Example], pad_id: int, seq_len: int,
             weights: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded inputs, shifted targets (position t predicts token t+1) and per-target loss
-    weights: `weights[kind]` inside that kind of span (tool_name, json_args, integration), else 1."""
-    width = min(seq_len, max(len(e.ids) for e in batch))
+    """Right-padded inputs (to the longest row rounded up to WIDTH_BUCKET, at most seq_len), shifted
+    targets (position t predicts token t+1) and per-target loss weights: `weights[kind]` inside that
+    kind of span (tool_name, json_args, integration), else 1."""
+    width = min(seq_len, bucket(max(len(e.ids) for e in batch), WIDTH_BUCKET))
     x = torch.full((len(batch), width), pad_id, dtype=torch.long)
     y = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     w = torch.ones((len(batch), width))

@@ -162,7 +162,7 @@ def train(job: TrainJob) -> dict[str, Any]:
         rows = pick_batch(stream, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
         calibration = collate(rows, tok.pad_id, max_len)[0]
         _init_weights(model, job.init_from, job.tokenizer, calibration)
-    optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=False)
+    optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=True)
     start = 0
     if job.resume:
         start = checkpoints.restore(job.checkpoint_dir, model, optimizer, fingerprint, job.force, job.history)

@@ -10,6 +10,9 @@ add `num_tokens.prompt` to a token span to index the full sequence. The trainer 
      "json_args": {...}, "integration": {...}, "tool_result": {...}}
 
 `tool_result` spans are environment text (tool outputs), never training targets.
+
+The token ids of both texts of every sample go to `<out>.tokens.npz` (training/data/token_cache.py)
+for the dataset's readers.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from typing import Any
 from tqdm import tqdm
 
 from modeling.chat import ASSISTANT, END, TOOL, TOOL_ARGS, TOOL_CALL, TOOL_CALL_END
+from modeling.checkpoint import sha256_file
 from modeling.tokenizer import KSTokenizer
+from training.data import token_cache
 from training.data.jsonl import DataError, iter_rows, read_header, write_jsonl
 from training.data.tools import default_registry
 
 SPAN_KINDS = ("tool_name", "json_args", "integration", "tool_result")
+ENCODE_BATCH = 256  # samples encoded together, on the tokenizer's threads
 
 
 def check_tokenizer_fingerprint(path: Path, header: dict[str, Any], tok: KSTokenizer) -> None:
@@ -73,10 +79,12 @@ def byte_spans(teacher_text: str, claims: list[str]) -> dict[str, list[tuple[int
     return {"tool_name": names, "json_args": args, "integration": integration, "tool_result": results}
 
 
-def extract_sample(sample: dict[str, Any], tok: KSTokenizer) -> dict[str, Any]:
+def extract_sample(sample: dict[str, Any], tok: KSTokenizer,
+                   encoded: tuple[list[int], list[int]] | None = None) -> dict[str, Any]:
+    """The sample with its spans in bytes and tokens; `encoded` is (prompt ids, teacher ids) when already made."""
     teacher = sample["teacher_text"]
     spans = byte_spans(teacher, sample["metadata"].get("integration_claims", []))
-    ids = tok.encode(teacher)
+    prompt_ids, ids = encoded or (tok.encode(sample["prompt_text"]), tok.encode(teacher))
     offsets = tok.byte_offsets(ids)
     if offsets[-1] != len(teacher.encode("utf-8")):
         raise ValueError("tokenizer is not lossless on this text (byte offsets do not add up)")
@@ -87,7 +95,7 @@ def extract_sample(sample: dict[str, Any], tok: KSTokenizer) -> dict[str, Any]:
     meta = dict(sample["metadata"])
     meta["spans"] = out
     meta["spans_target"] = "teacher_text"
-    meta["num_tokens"] = {"prompt": len(tok.encode(sample["prompt_text"])), "teacher": len(ids)}
+    meta["num_tokens"] = {"prompt": len(prompt_ids), "teacher": len(ids)}
     return {**sample, "metadata": meta}
 
 
@@ -101,15 +109,32 @@ def run(inp: Path, out: Path, tokenizer_dir: Path, progress: bool = False) -> di
     header = {k: v for k, v in header.items() if k != "__header__"}
     header.update(tokenizer_sha256=tok.sha256, tokenizer_dir=str(tokenizer_dir), extracted=True)
 
-    def rows() -> Iterator[dict[str, Any]]:
-        for lineno, row in tqdm(iter_rows(inp), desc="extract", disable=not progress, unit="sample"):
+    encodings: list[tuple[list[int], list[int]]] = []  # per sample, for the token cache
+
+    def extracted(chunk: list[tuple[int, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+        texts = []
+        for lineno, row in chunk:
             for key in ("id", "teacher_text", "prompt_text", "metadata"):
                 if key not in row:
                     raise DataError(f"{inp}:{lineno}: sample lacks field '{key}'")
+            texts += [row["prompt_text"], row["teacher_text"]]
+        ids = tok.encode_batch(texts)
+        for n, (lineno, row) in enumerate(chunk):
+            encodings.append((ids[2 * n], ids[2 * n + 1]))
             try:
-                yield extract_sample(row, tok)
+                yield extract_sample(row, tok, encodings[-1])
             except ValueError as exc:
                 raise DataError(f"{inp}:{lineno} ({row['id']}): {exc}") from None
 
+    def rows() -> Iterator[dict[str, Any]]:
+        chunk: list[tuple[int, dict[str, Any]]] = []
+        for item in tqdm(iter_rows(inp), desc="extract", disable=not progress, unit="sample"):
+            chunk.append(item)
+            if len(chunk) == ENCODE_BATCH:
+                yield from extracted(chunk)
+                chunk = []
+        yield from extracted(chunk)
+
     count = write_jsonl(out, header, rows())
+    token_cache.write(out, sha256_file(out), tok, encodings)
     return {"in": str(inp), "out": str(out), "samples": count, "tokenizer_sha256": tok.sha256}

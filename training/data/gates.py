@@ -10,12 +10,13 @@ from typing import Any
 
 from tqdm import tqdm
 
+from modeling.checkpoint import sha256_file
 from modeling.tokenizer import KSTokenizer
-from training.data import scenarios, special
+from training.data import scenarios, special, token_cache
 from training.data.extract import check_tokenizer_fingerprint
 from training.data.generate import cells
-from training.data.plots import plot_report
 from training.data.jsonl import DataError, atomic_writer, dumps, iter_rows, read_header
+from training.data.plots import plot_report
 from training.data.tools import default_registry
 from training.data.verify import ItemResult, Verifier
 
@@ -128,8 +129,9 @@ def run(inp: Path, report: Path, tokenizer_dir: Path | None = None, progress: bo
     registry = default_registry()
     verifier = Verifier(header, tok, registry)
     items, metas = [], []
-    for line, row in tqdm(iter_rows(inp), desc="verify", disable=not progress, unit="sample"):
-        items.append(verifier.check(line, row))
+    cached = token_cache.read(inp, sha256_file(inp), tok)  # extract's encodings of exactly this file, if any
+    for n, (line, row) in enumerate(tqdm(iter_rows(inp), desc="verify", disable=not progress, unit="sample")):
+        items.append(verifier.check(line, row, cached[n][1] if cached is not None else None))
         metas.append(_meta_row(row.get("metadata") or {}))
     summary = summarize(items, metas)
     fingerprints_ok = header["tool_registry_sha256"] == registry.sha256

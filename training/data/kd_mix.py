@@ -51,7 +51,9 @@ from modeling.chat import (
     render_message,
     render_messages,
 )
+from modeling.model import WIDTH_BUCKET, bucket
 from modeling.tokenizer import KSTokenizer
+from training.data import token_cache
 from training.data.extract import byte_spans, check_tokenizer_fingerprint
 from training.data.jsonl import DataError, atomic_writer, dumps, iter_rows, read_header
 from training.sft_data import dataset_fingerprint, is_heldout
@@ -80,7 +82,7 @@ HEADER_KEYS = ("kind", "version", "teacher", "teacher_tokenizer_sha256", "studen
                "capture", "k", "temperature", "sampling_temperature", "source", "tools")
 RESUME_KEYS = (*(k for k in HEADER_KEYS if k not in ("source", "tools")), "keep_all")
 MAX_LISTED_FAILURES = 200
-GENERATE_BATCH = 32  # turns a local teacher writes in one decode loop
+GENERATE_BATCH = 64  # turns a local teacher writes in one decode loop
 SELECT_BATCH = 512  # dataset rows encoded together
 
 
@@ -368,7 +370,7 @@ class KDRun:
             runnable.sort(key=lambda s: len(s[0]))
             batch: list[tuple[list[int], list[Turn]]] = []
             for item in runnable:
-                if batch and (len(batch) + 1) * len(item[0]) > self.batch_tokens:
+                if batch and (len(batch) + 1) * bucket(len(item[0]), WIDTH_BUCKET) > self.batch_tokens:
                     self._forced_batch(batch, bar)
                     batch = []
                 batch.append(item)
@@ -446,7 +448,7 @@ class KDRun:
                 for turn, (ids, ended) in zip(batch, results, strict=True):
                     result = turn_from_ids(ids, ended, teacher.tokenizer)
                     if self.header.get("keep_all"):  # what it wrote (+ <|end|> if it ended), tokenized canonically
-                        written = teacher.tokenizer.decode(ids + [teacher.end_id] if ended else ids)
+                        written = teacher.tokenizer.decode([*ids, teacher.end_id] if ended else ids)
                         usable = (written, self.tok.encode(written)) if written else None
                     else:
                         usable = self._usable(turn, result)
@@ -522,23 +524,28 @@ class KDRun:
 
 def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, include_heldout: bool,
             heldout_fraction: float, limit: int | None) -> Iterator[tuple[list[int], list[Turn]]]:
-    rows: list[tuple[int, dict[str, Any]]] = []
-    for lineno, row in iter_rows(data):
+    rows: list[tuple[int, int, dict[str, Any]]] = []  # (index in the file, line number, row)
+    for index, (lineno, row) in enumerate(iter_rows(data)):
         if limit is not None and len(rows) >= limit:
             break
         try:
             if include_heldout or not is_heldout(str(row["id"]), heldout_fraction):
-                rows.append((lineno, row))
+                rows.append((index, lineno, row))
         except (KeyError, TypeError) as exc:
             raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
+    cached = token_cache.read(data, dataset_fingerprint(data), tok)  # prompt and teacher text, from extract
     for b in range(0, len(rows), SELECT_BATCH):  # encoded a batch of rows at a time, on the tokenizer's threads
         chunk = rows[b:b + SELECT_BATCH]
+        encoded: dict[str, list[int]] = {}
+        if cached is not None:
+            for index, _, row in chunk:
+                encoded[row["prompt_text"]], encoded[row["teacher_text"]] = cached[index]
         try:
-            texts = [text for _, row in chunk for text in turn_texts(row)]
+            texts = list({text: None for _, _, row in chunk for text in turn_texts(row) if text not in encoded})
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(f"{data}: not an extracted sample ({type(exc).__name__}: {exc})") from None
-        encoded = dict(zip(texts, tok.encode_batch(texts), strict=True))
-        for lineno, row in chunk:
+        encoded.update(zip(texts, tok.encode_batch(texts), strict=True))
+        for _, lineno, row in chunk:
             try:
                 yield split_turns(row, tools, tok, encoded)
             except (KeyError, TypeError, ChatFormatError) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-
 P: dict[str, dict[str, str]] = {
     "system": {
         "en": "You are a coding agent. Use the tools when a task needs them; cite only what they return.",

@@ -9,6 +9,7 @@ random non-empty subset of optional keys). Complexity decides the turn shape: on
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -164,10 +165,8 @@ def _code_hints(ep: Episode, args: dict[str, Any]) -> str:
 
 def _answer_exec(ep: Episode, r: dict[str, Any]) -> None:
     out = r["stdout"]
-    try:
+    with contextlib.suppress(ValueError):
         out = ep.num(int(out)) if out.lstrip("-").isdigit() else ep.num(float(out))
-    except ValueError:
-        pass
     ep.conclude("ans_exec", stdout=out)
 
 

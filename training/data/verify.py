@@ -9,19 +9,14 @@ multi-call parity, integration precision/recall/F1 (lax and strict grounding).
 from __future__ import annotations
 
 import json
-from collections import Counter
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
 from modeling.chat import ChatFormatError, render_sample
-from modeling.tokenizer import KSTokenizer, TokenizerError
+from modeling.tokenizer import KSTokenizer
 from training.data.grounding import Evidence, integration_prf
-from training.data.jsonl import DataError, atomic_writer, iter_rows, read_header
 from training.data.text import is_normalized, privacy_problems
-from training.data.tools import ToolRegistry, default_registry
+from training.data.tools import ToolRegistry
 
 LONG_CONTEXT_TOKENS = 8000
 NO_CALL_BEHAVIOURS = {"no_tool", "decline", "ask_clarify"}
@@ -80,17 +75,18 @@ class Verifier:
     def __init__(self, header: dict[str, Any], tok: KSTokenizer, registry: ToolRegistry):
         self.header, self.tok, self.registry = header, tok, registry
 
-    def check(self, line: int, row: dict[str, Any]) -> ItemResult:
-        """All checks of one item; a malformed item is reported, never raised."""
+    def check(self, line: int, row: dict[str, Any], teacher_ids: list[int] | None = None) -> ItemResult:
+        """All checks of one item; a malformed item is reported, never raised. `teacher_ids` is the
+        tokenizer's encoding of the item's teacher_text when already made (the dataset's token cache)."""
         res = ItemResult(str(row.get("id")), line)
         try:
-            self._check(res, row)
+            self._check(res, row, teacher_ids)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             res.semantic_ok = res.token_align_ok = False
             res.problems.append(f"structure:malformed item ({type(exc).__name__}: {exc})")
         return res
 
-    def _check(self, res: ItemResult, row: dict[str, Any]) -> None:
+    def _check(self, res: ItemResult, row: dict[str, Any], teacher_ids: list[int] | None) -> None:
         meta, messages = row.get("metadata") or {}, row.get("messages") or []
         if not messages or "spans" not in meta:
             res.problems.append("structure:missing messages or spans (run `data extract` first)")
@@ -103,7 +99,7 @@ class Verifier:
         self._semantics(res, meta, messages)
         self._hygiene(res, messages)
         self._behaviour(res, meta)
-        self._alignment(res, row, meta)
+        self._alignment(res, row, meta, teacher_ids)
         self._integration(res, row, meta, messages)
 
     def _semantics(self, res: ItemResult, meta: dict[str, Any], messages: list[dict[str, Any]]) -> None:
@@ -148,10 +144,11 @@ class Verifier:
             if total < LONG_CONTEXT_TOKENS:
                 res.problems.append(f"long_context:{total} tokens < {LONG_CONTEXT_TOKENS}")
 
-    def _alignment(self, res: ItemResult, row: dict[str, Any], meta: dict[str, Any]) -> None:
+    def _alignment(self, res: ItemResult, row: dict[str, Any], meta: dict[str, Any],
+                   teacher_ids: list[int] | None) -> None:
         text = row["teacher_text"]
         data = text.encode("utf-8")
-        ids = self.tok.encode(text)
+        ids = self.tok.encode(text) if teacher_ids is None else teacher_ids
         res.num_tokens = len(ids) + meta.get("num_tokens", {}).get("prompt", 0)
         for kind, spans in meta["spans"].items():
             if len(spans["bytes"]) != len(spans["tokens"]):

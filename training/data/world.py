@@ -108,7 +108,8 @@ class World:
             text = (f"The {module} team tuned {topic} and cut p95 latency by {pct} percent. "
                     f"The new limit is {n} requests per second per tenant. "
                     f"Rollback takes {rng.randint(2, 45)} minutes and is tested every {rng.randint(2, 9)} weeks.")
-            out.append(Doc(f"https://{site}/{kind}/{slug}", title, topic, module, site, kind, lang, rng.randint(0, 700), text))
+            out.append(Doc(f"https://{site}/{kind}/{slug}", title, topic, module, site, kind, lang,
+                           rng.randint(0, 700), text))
         return out
 
     @cached_property

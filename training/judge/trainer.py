@@ -40,7 +40,7 @@ from modeling.judge import (
     entailment_input,
     pad_batch,
 )
-from modeling.model import Transformer
+from modeling.model import WIDTH_BUCKET, Transformer
 from modeling.precision import effective_precision
 from modeling.tokenizer import KSTokenizer
 from training.data.jsonl import DataError, read_header, read_jsonl
@@ -116,13 +116,17 @@ def _autocast(cfg: RoleConfig):
 
 def batch_loss(model: Transformer, split: JudgeSplit, pairs: torch.Tensor, ids: list[list[int]], pad_id: int,
                opts: JudgeOptions, cfg: RoleConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of a batch of pair indices; every distinct candidate in it is run once."""
+    """Loss of a batch of pair indices; every distinct candidate in it is run once. The forward's shape is
+    fixed up to the width's multiple of WIDTH_BUCKET: rows beyond the distinct candidates (copies of the
+    first, dropped) fill it to two per pair (CPU bf16 matmuls build a kernel per shape, see
+    modeling.model.ROW_BUCKET)."""
     cands = torch.unique(torch.cat([split.a[pairs], split.b[pairs]]))
     where = {int(c): i for i, c in enumerate(cands)}
-    x, mask = pad_batch([ids[int(c)] for c in cands], pad_id)
+    rows = [ids[int(c)] for c in cands]
+    x, mask = pad_batch(rows + rows[:1] * (2 * len(pairs) - len(rows)), pad_id, WIDTH_BUCKET)
     with _autocast(cfg):
         score, logits = model.judge(x, mask)
-    score, logits = score.float(), logits.float()
+    score, logits = score[: len(rows)].float(), logits[: len(rows)].float()
     sa = score[[where[int(c)] for c in split.a[pairs]]]
     sb = score[[where[int(c)] for c in split.b[pairs]]]
     y = split.winner[pairs].float()
@@ -153,7 +157,7 @@ def load_entailment(data_dir: Path) -> dict[str, tuple[list[dict[str, Any]], tor
 
 def entailment_loss(model: Transformer, ids: list[list[int]], labels: torch.Tensor, rows: list[int], pad_id: int,
                     cfg: RoleConfig) -> torch.Tensor:
-    x, mask = pad_batch([ids[i] for i in rows], pad_id)
+    x, mask = pad_batch([ids[i] for i in rows], pad_id, WIDTH_BUCKET)
     with _autocast(cfg):
         logits = model.entailment(x, mask)
     return F.cross_entropy(logits.float(), labels[rows])

@@ -16,6 +16,7 @@ import torch
 
 from modeling.checkpoint import load_artifact
 from modeling.generate import generate_batch
+from modeling.model import WIDTH_BUCKET, bucket
 from modeling.precision import effective_dtype
 from modeling.tokenizer import KSTokenizer, TokenizerError
 
@@ -67,9 +68,11 @@ class LocalTeacher:
         `targets[b]` lists half-open token ranges [s, e) of sequence b (s >= 1); the result has, per
         sequence and range, (ids [e-s, k], logprobs [e-s, k]) where row j is the distribution over
         token s+j given tokens 0..s+j-1, at `temperature`. Right padding never changes the real
-        positions (the mask is causal), so no attention mask is needed.
+        positions (the mask is causal), so no attention mask is needed. The width is rounded up to
+        WIDTH_BUCKET, and the last block runs at the target positions only (`Transformer.forward`'s
+        `logits_at`).
         """
-        width = max(len(s) for s in sequences)
+        width = bucket(max(len(s) for s in sequences), WIDTH_BUCKET)
         x = torch.full((len(sequences), width), self.tokenizer.pad_id, dtype=torch.long)
         rows, cols, bounds = [], [], []
         for b, seq in enumerate(sequences):
@@ -80,8 +83,11 @@ class LocalTeacher:
                 bounds.append((len(rows), len(rows) + e - s))
                 rows += [b] * (e - s)
                 cols += range(s - 1, e - 1)
-        h = self.model.hidden_states(x.to(self.device))
-        logits = self.model.lm_head(h[torch.as_tensor(rows), torch.as_tensor(cols)]).float()
+        at = torch.zeros(x.shape, dtype=torch.bool)
+        flat = torch.as_tensor(rows, dtype=torch.long) * width + torch.as_tensor(cols, dtype=torch.long)
+        at.view(-1)[flat] = True
+        picked = self.model(x.to(self.device), logits_at=at.to(self.device))[0]  # row-major order of `at`
+        logits = picked[(at.view(-1).cumsum(0) - 1)[flat].to(self.device)].float()
         logp = torch.log_softmax(logits / temperature, dim=-1)
         values, ids = torch.topk(logp, min(k, logp.shape[-1]), dim=-1)
         values, ids = values.cpu(), ids.cpu()

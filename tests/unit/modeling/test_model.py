@@ -14,6 +14,7 @@ from modeling.model import (
     last_real_index,
     rope_tables,
     rotate_half_matrix,
+    target_queries,
 )
 from tests.unit.modeling.helpers import random_ids, role_config, tiny_model
 
@@ -47,6 +48,64 @@ def test_logits_at_selected_positions_equal_the_full_logits():
     picked = model(idx, logits_at=at)
     assert picked.shape == (1, int(at.sum()), model.config.vocab_size)
     assert (picked[0] - model(idx)[at]).abs().max() <= TOL
+
+
+def test_target_queries_list_each_rows_targets_in_order_then_fill_to_a_bucket():
+    at = torch.zeros(3, 40, dtype=torch.bool)
+    at[0, [3, 7, 30]] = True
+    at[2, 5:22] = True  # 17 targets: Q rounds up to 32
+    index, real = target_queries(at)
+    assert index.shape == real.shape == (3, 32)
+    assert index[0, :3].tolist() == [3, 7, 30] and real[0].sum() == 3 and not real[1].any()
+    assert index[2, :17].tolist() == list(range(5, 22)) and real[2].sum() == 17
+    rows = torch.arange(3)[:, None].expand_as(index)
+    assert torch.equal(index[real], at.nonzero()[:, 1]) and torch.equal(rows[real], at.nonzero()[:, 0])
+    assert target_queries(torch.ones(2, 20, dtype=torch.bool))[0].shape == (2, 20)  # never past T
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_logits_at_with_the_last_block_at_targets_only_equal_the_full_path_with_gradients(layers: int):
+    """The last block runs at the target positions only (hidden_states' query_at): the same logits and
+    the same gradients as the full forward gathered at the targets, also for rows without targets."""
+    model = tiny_model(n_layers=layers)
+    idx = random_ids(model, 4, 48)
+    at = torch.rand(4, 48, generator=torch.Generator().manual_seed(1)) < 0.2
+    at[2] = False
+    fast = model(idx, logits_at=at)
+    assert fast.shape == (1, int(at.sum()), model.config.vocab_size)
+    grads_fast = torch.autograd.grad(fast.square().mean(), list(model.parameters()))
+    full = model(idx)[at][None]
+    assert (fast - full).abs().max() <= TOL
+    grads_full = torch.autograd.grad(full.square().mean(), list(model.parameters()))
+    for a, b in zip(grads_fast, grads_full, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, float(b.abs().max()))
+
+
+@torch.no_grad()
+def test_logits_at_follow_an_explicit_mask_and_per_row_positions():
+    """A parallel drafter's batch: appended tokens at their own positions under an explicit mask."""
+    from training.parallel_draft import add_draft_groups
+
+    model = tiny_model()
+    idx = random_ids(model, 3, 30)
+    cuts = torch.tensor([[4, 11], [20, -1], [0, 25]])
+    x2, positions, attn, _ = add_draft_groups(idx, cuts, 3, 0)
+    at = torch.rand(x2.shape, generator=torch.Generator().manual_seed(2)) < 0.3
+    full = model(x2, positions, attn_mask=attn)[at][None]
+    assert (model(x2, positions, attn_mask=attn, logits_at=at) - full).abs().max() <= TOL
+
+
+@torch.no_grad()
+def test_logits_at_respect_the_padding_mask():
+    model = tiny_model()
+    idx = random_ids(model, 2, 24)
+    pad = torch.ones(2, 24, dtype=torch.long)
+    pad[1, 17:] = 0
+    at = torch.zeros(2, 24, dtype=torch.bool)
+    at[0, [2, 9, 23]] = True
+    at[1, [5, 16]] = True
+    full = model(idx, attention_mask=pad)[at][None]
+    assert (model(idx, attention_mask=pad, logits_at=at) - full).abs().max() <= TOL
 
 
 @torch.no_grad()

@@ -3,8 +3,9 @@
 import pytest
 
 from modeling.chat import END, TOOL
+from modeling.model import WIDTH_BUCKET
 from training.data.jsonl import DataError
-from training.sft_data import IGNORE, SFTData, collate, pick_batch, to_example
+from training.sft_data import IGNORE, Example, SFTData, collate, pick_batch, to_example
 
 
 def test_only_the_assistants_own_tokens_are_targets(extracted_rows, tokenizer):
@@ -70,6 +71,18 @@ def test_collate_shifts_targets_and_pads(extracted_rows, tokenizer):
         assert ((w[i] > 0) == (y[i] != IGNORE)).all()  # weights only on targets
         for s, t in e.spans["json_args"]:  # the argument tokens are targets of positions s-1 .. t-2
             assert (w[i, s - 1:t - 1] == 3.0).all() and y[i, s - 1:t - 1].tolist() == e.ids[s:t]
+
+
+def test_collate_pads_to_a_multiple_of_the_width_bucket_within_seq_len():
+    """A few batch shapes instead of one per step (CPU bf16 matmuls compile a kernel per shape)."""
+    def batch(*lengths: int) -> list[Example]:
+        return [Example(str(n), list(range(n)), list(range(n))) for n in lengths]
+
+    for lengths, seq_len, width in [((5, 40), 4096, 2 * WIDTH_BUCKET), ((WIDTH_BUCKET,), 4096, WIDTH_BUCKET),
+                                    ((90,), 70, 70)]:
+        x, y, w = collate(batch(*lengths), 0, seq_len)
+        assert x.shape == y.shape == w.shape == (len(lengths), width)
+        assert (y[0, lengths[0] - 1:] == IGNORE).all() and (w[0, lengths[0] - 1:] == 0).all()
 
 
 def test_heldout_split_is_stable_and_disjoint(dataset_dir, tokenizer):
