@@ -38,7 +38,7 @@ from training import checkpoints, kd_data, losses, parallel_draft, qat
 from training.data.jsonl import DataError
 from training.drafter_eval import acceptance_report, worker_trajectories
 from training.plots import plot_training
-from training.sft_data import IGNORE, SFTData, collate, pick_batch
+from training.sft_data import IGNORE, SFTData, collate, fitting, pick_batch
 from training.toolcall_eval import evaluate
 
 PRUNE_CALIBRATION_ROWS = 16  # training sequences whose activations rank the units `--init-from` prunes
@@ -177,14 +177,17 @@ def train(job: TrainJob) -> dict[str, Any]:
     if job.init_from is not None and job.eval_init and start == 0 and rank == 0:
         _evaluate(job, model, data, tok, 0)  # the starting point, for before/after reports
     t0, tokens_seen = time.perf_counter(), 0
+    pools: dict[int, list] = {}  # per curriculum length: the samples that fit it
     for step in bar:
         if t.qat is not None and step == t.qat_start_step:
             qat.enable_fake_quant(model, t.qat)  # same Parameters: the optimizer and its moments carry on
         seq_len = t.seq_len_at(step)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
+        if seq_len not in pools:
+            pools[seq_len] = fitting(stream, seq_len)
         picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world,
-                            t.length_grouping) for m in range(t.grad_accum)]
+                            t.length_grouping, pools[seq_len]) for m in range(t.grad_accum)]
         micro = [(*kd_data.collate(b, tok.pad_id, seq_len, weights), None, None) for b in picks]  # SFT: no top-k
         if cfg.model.parallel_draft:  # + groups of pad tokens that learn to guess further ahead (and their mask)
             cuts = torch.Generator().manual_seed(t.seed * 1_000_003 + step)

@@ -5,7 +5,7 @@ import pytest
 from modeling.chat import END, TOOL
 from modeling.model import WIDTH_BUCKET
 from training.data.jsonl import DataError
-from training.sft_data import IGNORE, Example, SFTData, collate, pick_batch, to_example
+from training.sft_data import IGNORE, Example, SFTData, collate, fitting, pick_batch, to_example
 
 
 def test_only_the_assistants_own_tokens_are_targets(extracted_rows, tokenizer):
@@ -59,6 +59,11 @@ def test_the_curriculum_buckets_by_length(extracted_rows, tokenizer):
     assert all(len(e.ids) <= short for d in range(5) for e in pick_batch(examples, short, 8, 0, d))
     with pytest.raises(DataError, match="no sample fits"):
         pick_batch(examples, 10, 8, 0, 0)
+    pool = fitting(examples, short)  # kept by the training loop: the same draws
+    for group in (0, 2):
+        assert [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d, group=group, pool=pool)] == \
+            [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d, group=group)]
+    assert pool == fitting(examples, short)  # drawing never reorders it
 
 
 def test_collate_shifts_targets_and_pads(extracted_rows, tokenizer):
