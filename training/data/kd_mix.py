@@ -523,7 +523,10 @@ class KDRun:
 
 
 def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, include_heldout: bool,
-            heldout_fraction: float, limit: int | None) -> Iterator[tuple[list[int], list[Turn]]]:
+            heldout_fraction: float, limit: int | None, fingerprint: str | None = None
+            ) -> Iterator[tuple[list[int], list[Turn]]]:
+    """(token ids, assistant turns) of the selected conversations; `fingerprint` is the dataset's sha256
+    when the caller has it (it picks extract's token cache)."""
     rows: list[tuple[int, int, dict[str, Any]]] = []  # (index in the file, line number, row)
     for index, (lineno, row) in enumerate(iter_rows(data)):
         if limit is not None and len(rows) >= limit:
@@ -533,7 +536,7 @@ def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, in
                 rows.append((index, lineno, row))
         except (KeyError, TypeError) as exc:
             raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
-    cached = token_cache.read(data, dataset_fingerprint(data), tok)  # prompt and teacher text, from extract
+    cached = token_cache.read(data, fingerprint or dataset_fingerprint(data), tok)  # prompt and teacher text
     for b in range(0, len(rows), SELECT_BATCH):  # encoded a batch of rows at a time, on the tokenizer's threads
         chunk = rows[b:b + SELECT_BATCH]
         encoded: dict[str, list[int]] = {}
@@ -660,7 +663,8 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
         log.warning("kd-mix: %s", w)
     tools = src["tools"] or None
     samples, heldout = [], 0
-    for full, turns in _select(data, tok, tools, include_heldout, heldout_fraction, limit):
+    for full, turns in _select(data, tok, tools, include_heldout, heldout_fraction, limit,
+                               header["source"]["fingerprint"]):
         samples.append((full, turns))
     if not include_heldout:
         heldout = sum(1 for _, row in iter_rows(data) if is_heldout(row.get("id", ""), heldout_fraction))

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,27 @@ def write(dataset: Path, dataset_sha256: str, tok: KSTokenizer, encodings: list[
     return out
 
 
-def read(dataset: Path, dataset_sha256: str, tok: KSTokenizer) -> list[tuple[list[int], list[int]]] | None:
+class Encodings:
+    """(prompt ids, teacher ids) of sample k, in file order, made into lists when asked for: a reader of a
+    subset (the held-out split, the first N samples) converts only those."""
+
+    def __init__(self, flat: np.ndarray, bounds: list[int]):
+        self.flat, self.bounds = flat, bounds
+
+    def __len__(self) -> int:
+        return (len(self.bounds) - 1) // 2
+
+    def __getitem__(self, k: int) -> tuple[list[int], list[int]]:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        a, b, c = self.bounds[2 * k:2 * k + 3]
+        return self.flat[a:b].tolist(), self.flat[b:c].tolist()
+
+    def __iter__(self) -> Iterator[tuple[list[int], list[int]]]:
+        return (self[k] for k in range(len(self)))
+
+
+def read(dataset: Path, dataset_sha256: str, tok: KSTokenizer) -> Encodings | None:
     """(prompt ids, teacher ids) per sample in file order, or None when there is no cache for exactly
     this dataset and tokenizer."""
     path = cache_path(dataset)
@@ -66,6 +87,4 @@ def read(dataset: Path, dataset_sha256: str, tok: KSTokenizer) -> list[tuple[lis
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         log.warning("%s: unreadable token cache (%s); encoding instead", path, exc)
         return None
-    ids = flat.tolist()
-    bounds = offsets.tolist()
-    return [(ids[bounds[2 * k]:bounds[2 * k + 1]], ids[bounds[2 * k + 1]:bounds[2 * k + 2]]) for k in range(n)]
+    return Encodings(flat, offsets.tolist())
