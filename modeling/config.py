@@ -188,9 +188,6 @@ class TrainingConfig(_Strict):
     keep_last: int = Field(default=2, gt=0)  # checkpoints kept besides milestones
     milestones: list[int] = Field(default_factory=list)  # steps whose checkpoints are never deleted
     seed: int = 0
-    # 0: each batch draws uniformly from the samples that fit the stage's seq_len. g > 0: each batch
-    # draws from a random window of g * batch_size samples of neighbouring lengths, so rows pad less.
-    length_grouping: int = Field(default=0, ge=0)
     # A parallel drafter (model.parallel_draft > 0): per sequence, the cut points after which a group of
     # pad tokens is trained to predict the following tokens (training/parallel_draft.py).
     draft_groups: int = Field(default=16, gt=0)

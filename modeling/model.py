@@ -18,6 +18,9 @@ Design choices:
   allocated one).
 - Judge heads (optional): a score (1) and CAWS clause logits (5) read from the last real token's final
   hidden state, stored as `judge_heads.*` keys beside the LM weights (transformers ignores them).
+- Ragged training batches (`Ragged`): the sequences of a batch laid end to end in one row, without padding,
+  each attending within itself (one attention call per sequence); training computes only the tokens a
+  target needs (training/ragged.py).
 - Export-friendly: plain tensor ops, SDPA with an explicit additive mask (built once per forward from the
   boolean one), no data-dependent Python control flow in forward (only `is None` checks on arguments
   and modules). The layer hands attention to its cache (`CacheAttention.attend`), so an export can keep
@@ -29,7 +32,9 @@ Design choices:
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -141,6 +146,36 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     return y.unflatten(2, (rep, t)).permute(0, 3, 1, 2, 4).reshape(b, t, n_heads * d)
 
 
+@dataclass(frozen=True)
+class Ragged:
+    """Sequences laid end to end in one row of ids ([1, N]), none attending to another: a training batch
+    without padding. `bounds[i]` is (start, end) of sequence i in the row (together they cover it, in
+    order); `masks[i]` is its own attention mask (bool [L, L], True = may attend) where it is not
+    causal (a parallel drafter's), else None."""
+
+    bounds: tuple[tuple[int, int], ...]
+    masks: tuple[Tensor | None, ...]
+
+
+# One attention call of a ragged layer: queries q0:q1 attend keys k0:k1 under a bias (attention_bias), or
+# causally (None: the queries are the keys).
+Segment = tuple[int, int, int, int, Tensor | None]
+
+
+def ragged_attention(q: Tensor, k: Tensor, v: Tensor, segments: list[Segment]) -> Tensor:
+    """grouped_attention per sequence of a ragged row: q [1, H, Q, Dh], k and v [1, Hkv, N, Dh] -> [1, Q,
+    H * Dh]; the segments' query ranges cover 0..Q in order."""
+    out = []
+    for q0, q1, k0, k1, bias in segments:
+        qs, ks, vs = q[:, :, q0:q1], k[:, :, k0:k1], v[:, :, k0:k1]
+        if bias is None:
+            y = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=True)
+            out.append(y.transpose(1, 2).reshape(1, q1 - q0, -1))
+        else:
+            out.append(grouped_attention(qs, ks, vs, bias))
+    return torch.cat(out, dim=1)
+
+
 class CacheAttention(Protocol):
     """What a layer's attention needs from its KV cache: `attend` writes (or otherwise takes in) the new
     K/V and attends q over the cached slots plus them. The torch cache and the Core ML state write, then
@@ -217,12 +252,13 @@ class Attention(nn.Module):
         self.kv_cache: CacheAttention | None = None
 
     def forward(
-        self, x: Tensor, rope: Rope, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        self, x: Tensor, rope: Rope, bias: Tensor | list[Segment], input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
-        """Attention output [B, T, D] under `bias` (attention_bias); with `query_at` ([B, Q] indexes into T,
-        no cache) only row b's queries at query_at[b] attend, under a bias for those queries ([B, 1, rep * Q,
-        S]), while keys and values still come from all T tokens: [B, Q, D]."""
+        """Attention output [B, T, D] under `bias` (attention_bias, or a ragged row's segments); with
+        `query_at` ([B, Q] indexes into T, no cache) only row b's queries at query_at[b] attend, under a bias
+        for those queries ([B, 1, rep * Q, S], or segments), while keys and values still come from all T
+        tokens: [B, Q, D]."""
         b, t, _ = x.shape
         cos, sin, rotate = rope
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.d_head).transpose(1, 2)  # [B, Hkv, T, Dh]
@@ -235,6 +271,8 @@ class Attention(nn.Module):
         q = apply_rope(q, cos, sin, rotate)
         if self.kv_cache is not None:
             return self.o_proj(self.kv_cache.attend(q, k, v, bias, input_pos, row0, kv_len))
+        if isinstance(bias, list):  # a ragged row's segments (Transformer._ragged_states)
+            return self.o_proj(ragged_attention(q, k, v, bias))
         return self.o_proj(grouped_attention(q, k, v, bias))
 
 
@@ -258,7 +296,7 @@ class TransformerBlock(nn.Module):
         self.mlp = FeedForward(config)
 
     def forward(
-        self, x: Tensor, rope: Rope, bias: Tensor, input_pos: Tensor, row0: int = 0,
+        self, x: Tensor, rope: Rope, bias: Tensor | list[Segment], input_pos: Tensor, row0: int = 0,
         kv_len: int | None = None, query_at: Tensor | None = None,
     ) -> Tensor:
         h = self.self_attn(self.input_layernorm(x), rope, bias, input_pos, row0, kv_len, query_at)
@@ -404,6 +442,7 @@ class Transformer(nn.Module):
     def hidden_states(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
         cache_len: int | None = None, attn_mask: Tensor | None = None, query_at: Tensor | None = None,
+        ragged: Ragged | None = None,
     ) -> Tensor:
         """idx [B, T] token ids at absolute positions input_pos [T] (default 0..T-1) -> [B, T, D] after
         the final norm. With caches set up, K/V are written at input_pos and read from the cache.
@@ -420,7 +459,12 @@ class Transformer(nn.Module):
         `attn_mask` (boolean [B|1, 1, T, T], no caches) says which of idx's own tokens each token sees, in
         place of the causal mask; with it input_pos may be [B, T] too. Training a parallel drafter needs
         it (training/parallel_draft.py): tokens that stand for unknown future ones, at their own
-        positions, see the prefix they were drafted from and nothing after it."""
+        positions, see the prefix they were drafted from and nothing after it.
+
+        `ragged` (no caches, no masks) says idx [1, N] holds several sequences end to end (`Ragged`);
+        input_pos [N] then gives each token its position within its own sequence."""
+        if ragged is not None:
+            return self._ragged_states(idx, input_pos, ragged, query_at)
         if input_pos is None:
             input_pos = torch.arange(idx.shape[1], device=idx.device)
         if attn_mask is not None:
@@ -448,9 +492,47 @@ class Transformer(nn.Module):
         rows = rows_at(mask.expand(idx.shape[0], -1, -1, -1)[:, 0], query_at)[:, None]  # [B, 1, Q, S]
         return self.model.norm(last(x, rope, self._bias(rows, x.dtype), input_pos, query_at=query_at))
 
+    def _ragged_states(self, idx: Tensor, input_pos: Tensor | None, ragged: Ragged, query_at: Tensor | None) -> Tensor:
+        """hidden_states of a ragged row: every layer attends once per sequence."""
+        n = idx.shape[1]
+        if self.cache_seq_len or idx.shape[0] != 1 or input_pos is None or input_pos.shape != (n,):
+            raise ValueError("a ragged row is idx [1, N] with input_pos [N], without KV caches")
+        starts = [b for b, _ in ragged.bounds]
+        if not ragged.bounds or starts[0] != 0 or ragged.bounds[-1][1] != n or any(
+                e != s for (_, e), s in zip(ragged.bounds, starts[1:], strict=False)):
+            raise ValueError(f"ragged bounds must cover the row's {n} tokens in order")
+        x = self.model.embed_tokens(idx)
+        rope = (self.rope_cos[input_pos], self.rope_sin[input_pos], self.rope_rotate)
+        every = self._segments(ragged, None, x.dtype)
+        *body, last = self.model.layers
+        for layer in body if query_at is not None else self.model.layers:
+            x = layer(x, rope, every, input_pos)
+        if query_at is None:
+            return self.model.norm(x)
+        segments = self._segments(ragged, query_at[0], x.dtype)
+        return self.model.norm(last(x, rope, segments, input_pos, query_at=query_at))
+
+    def _segments(self, ragged: Ragged, queries: Tensor | None, dtype: torch.dtype) -> list[Segment]:
+        """Per sequence, its attention call: all its tokens as queries (`queries` None; causal ones need no
+        bias), or those of the ascending token indexes `queries` that fall inside it."""
+        if queries is None:
+            return [(s, e, s, e, None if m is None else self._bias(m[None, None], dtype))
+                    for (s, e), m in zip(ragged.bounds, ragged.masks, strict=True)]
+        listed = queries.tolist()
+        out: list[Segment] = []
+        for (s, e), m in zip(ragged.bounds, ragged.masks, strict=True):
+            q0, q1 = bisect_left(listed, s), bisect_left(listed, e)
+            if q0 == q1:
+                continue
+            rel = queries[q0:q1] - s
+            rows = m[rel] if m is not None else torch.arange(e - s, device=rel.device)[None, :] <= rel[:, None]
+            out.append((q0, q1, s, e, self._bias(rows[None, None], dtype)))
+        return out
+
     def forward(
         self, idx: Tensor, input_pos: Tensor | None = None, attention_mask: Tensor | None = None, cache_row0: int = 0,
         cache_len: int | None = None, logits_at: Tensor | None = None, attn_mask: Tensor | None = None,
+        ragged: Ragged | None = None,
     ) -> Tensor:
         """Next-token logits [B, T, V] for idx [B, T]; see `hidden_states` for the arguments.
 
@@ -459,14 +541,19 @@ class Transformer(nn.Module):
         is, and the head and its softmax would otherwise cost a third of a toy model's step. Without
         caches the last block also runs at those positions only (`hidden_states`' `query_at`)."""
         if logits_at is None:
-            return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask))
+            return self.lm_head(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask,
+                                                   ragged=ragged))
         if not self.cache_seq_len:
             query_at, real = target_queries(logits_at)
+            if ragged is not None:  # in token order, so that each sequence's queries are contiguous
+                query_at, order = query_at.sort(dim=1)
+                real = real.gather(1, order)
             if 0 < query_at.shape[1] < idx.shape[1]:
-                h = self.hidden_states(idx, input_pos, attention_mask, attn_mask=attn_mask, query_at=query_at)
+                h = self.hidden_states(idx, input_pos, attention_mask, attn_mask=attn_mask, query_at=query_at,
+                                       ragged=ragged)
                 return self.head_rows(h[real])
-        return self.head_rows(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask)
-                               [logits_at])
+        return self.head_rows(self.hidden_states(idx, input_pos, attention_mask, cache_row0, cache_len, attn_mask,
+                                                 ragged=ragged)[logits_at])
 
     def head_rows(self, h: Tensor) -> Tensor:
         """Logits [1, N, V] of states [N, D]; the head runs on N rounded up to a multiple of ROW_BUCKET (zero

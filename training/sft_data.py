@@ -117,14 +117,10 @@ def fitting(examples: list[Example], seq_len: int) -> list[Example]:
 
 
 def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: int, draw: int,
-               rank: int = 0, world: int = 1, group: int = 0, pool: list[Example] | None = None) -> list[Example]:
+               rank: int = 0, world: int = 1, pool: list[Example] | None = None) -> list[Example]:
     """This rank's share of draw number `draw`: `global_batch` samples from those that fit `seq_len`,
     the same on every rank and in every run, split into `world` contiguous chunks. `pool` is
-    `fitting(examples, seq_len)` when the caller keeps it (a training loop asks at every step).
-
-    `group` > 0 draws the batch from a random window of `group * global_batch` samples of
-    neighbouring lengths (ties broken by id, so the order never depends on the file): rows of one
-    batch then have similar lengths and pad less, while over many draws every sample is still seen."""
+    `fitting(examples, seq_len)` when the caller keeps it (a training loop asks at every step)."""
     if global_batch % world:
         raise ValueError(f"batch_size {global_batch} is not divisible by the {world} processes")
     pool = fitting(examples, seq_len) if pool is None else pool
@@ -132,11 +128,6 @@ def pick_batch(examples: list[Example], seq_len: int, global_batch: int, seed: i
         raise DataError(f"no sample fits the curriculum's seq_len {seq_len} (shortest has "
                         f"{min(len(e.ids) for e in examples)} tokens); raise training.seq_len in the config")
     g = torch.Generator().manual_seed(seed * 1_000_003 + draw)
-    if group and len(pool) > group * global_batch:
-        pool = sorted(pool, key=lambda e: (len(e.ids), e.id))
-        width = group * global_batch
-        start = int(torch.randint(len(pool) - width + 1, (1,), generator=g))
-        pool = pool[start:start + width]
     picks = torch.randint(len(pool), (global_batch,), generator=g).tolist()
     per_rank = global_batch // world
     return [pool[i] for i in picks[rank * per_rank:(rank + 1) * per_rank]]

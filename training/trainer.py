@@ -5,7 +5,8 @@ Reads top to bottom (as nanoGPT's train.py): setup, data, model, optimizer, resu
 Two training streams: SFT on the extracted dataset (`data`), or distillation from a KD mix
 (`kd_data`: the teacher's text as targets plus its top-k distribution per token, losses in
 training/losses.py, weights from the config's `kd` section). Evaluation is the same for both: the
-extracted dataset's held-out conversations.
+extracted dataset's held-out conversations. A micro-batch runs as one ragged row (training/ragged.py):
+its sequences end to end, cut to the tokens the targets need, no padding.
 Distributed: under `torchrun --nproc_per_node=N` it runs DDP (gloo on CPU, NCCL on GPU). The
 config's `batch_size` is the global batch; each rank takes its contiguous share, and the loss is
 normalised by the global number of target tokens, so N processes follow the single-process
@@ -38,6 +39,7 @@ from training import checkpoints, kd_data, losses, parallel_draft, qat
 from training.data.jsonl import DataError
 from training.drafter_eval import acceptance_report, worker_trajectories
 from training.plots import plot_training
+from training.ragged import ragged_batch
 from training.sft_data import IGNORE, SFTData, collate, fitting, pick_batch
 from training.toolcall_eval import evaluate
 
@@ -187,20 +189,21 @@ def train(job: TrainJob) -> dict[str, Any]:
         if seq_len not in pools:
             pools[seq_len] = fitting(stream, seq_len)
         picks = [pick_batch(stream, seq_len, t.batch_size, t.seed, step * t.grad_accum + m, rank, world,
-                            t.length_grouping, pools[seq_len]) for m in range(t.grad_accum)]
+                            pools[seq_len]) for m in range(t.grad_accum)]
         micro = [(*kd_data.collate(b, tok.pad_id, seq_len, weights), None, None) for b in picks]  # SFT: no top-k
         if cfg.model.parallel_draft:  # + groups of pad tokens that learn to guess further ahead (and their mask)
             cuts = torch.Generator().manual_seed(t.seed * 1_000_003 + step)
             micro = [parallel_draft.parallel_batch(*b[:6], cfg.model.parallel_draft, t.draft_groups, tok.pad_id, cuts)
                      for b in micro]
+        micro = [ragged_batch(*b, pad_id=tok.pad_id) for b in micro]  # no padding, no tokens after the targets
         n_targets = _all_sum(float(sum(float(b[2].sum()) for b in micro)), world)
         loss_sum, parts = 0.0, {"ce": 0.0, "div": 0.0}
-        for m, (x, y, w, top_ids, top_lps, kd_mask, positions, attn) in enumerate(micro):
+        for m, (x, y, w, top_ids, top_lps, kd_mask, positions, layout) in enumerate(micro):
             sync = ddp.no_sync() if world > 1 and m < len(micro) - 1 else nullcontext()
             at = y != IGNORE  # every loss term sits on a target (kd_mask is a subset of it)
             y, w = y[at][None], w[at][None]  # [1, N]: the logits below are computed there only
             with sync, _autocast(cfg):
-                logits = ddp(x, positions, logits_at=at, attn_mask=attn)
+                logits = ddp(x, positions, logits_at=at, ragged=layout)
                 if t.kd is not None and top_ids is not None:  # token-level KD: alpha_ce * CE + alpha_kl * div
                     top_ids, top_lps, kd_mask = top_ids[at][None], top_lps[at][None], kd_mask[at][None]
                     ce_tok, div_tok = _kd_terms(logits, y, top_ids, top_lps, kd_mask, t.kd)

@@ -7,6 +7,7 @@ import torch
 
 from modeling.config import LinearRopeScaling, Llama3RopeScaling
 from modeling.model import (
+    Ragged,
     Transformer,
     apply_rope,
     attention_bias,
@@ -93,6 +94,77 @@ def test_logits_at_follow_an_explicit_mask_and_per_row_positions():
     at = torch.rand(x2.shape, generator=torch.Generator().manual_seed(2)) < 0.3
     full = model(x2, positions, attn_mask=attn)[at][None]
     assert (model(x2, positions, attn_mask=attn, logits_at=at) - full).abs().max() <= TOL
+
+
+def ragged_row(model: Transformer, lengths: list[int], seed: int = 1) -> tuple[list[torch.Tensor], torch.Tensor,
+                                                                                 torch.Tensor, Ragged]:
+    """Sequences of these lengths, and the same laid end to end: (sequences, ids [1, N], positions [N], layout)."""
+    seqs = [random_ids(model, 1, n, seed=seed + i)[0] for i, n in enumerate(lengths)]
+    starts = [sum(lengths[:i]) for i in range(len(lengths))]
+    layout = Ragged(tuple((s, s + n) for s, n in zip(starts, lengths, strict=True)), (None,) * len(lengths))
+    return seqs, torch.cat(seqs)[None], torch.cat([torch.arange(n) for n in lengths]), layout
+
+
+def test_a_ragged_row_gives_each_sequence_its_own_forward_with_gradients():
+    """Sequences end to end in one row attend within themselves only, at their own positions: the logits
+    (all of them, or at chosen tokens with the last block at those only) and the gradients of each
+    sequence's forward alone."""
+    model = tiny_model()
+    seqs, idx, pos, layout = ragged_row(model, [17, 5, 30, 1])
+    alone = torch.cat([model(s[None])[0] for s in seqs])[None]
+    torch.testing.assert_close(model(idx, pos, ragged=layout), alone, atol=TOL, rtol=TOL)
+    at = torch.rand(idx.shape, generator=torch.Generator().manual_seed(3)) < 0.3
+    at[0, 17:22] = False  # a sequence without targets
+    fast = model(idx, pos, logits_at=at, ragged=layout)
+    assert (fast - alone[at][None]).abs().max() <= TOL
+    grads_fast = torch.autograd.grad(fast.square().mean(), list(model.parameters()))
+    grads_alone = torch.autograd.grad(alone[at][None].square().mean(), list(model.parameters()))
+    for a, b in zip(grads_fast, grads_alone, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, float(b.abs().max()))
+
+
+@torch.no_grad()
+def test_a_ragged_sequence_never_sees_its_neighbours():
+    model = tiny_model()
+    _, idx, pos, layout = ragged_row(model, [12, 12])
+    other = idx.clone()
+    other[0, 12:] = random_ids(model, 1, 12, seed=9)[0]
+    torch.testing.assert_close(model(other, pos, ragged=layout)[0, :12], model(idx, pos, ragged=layout)[0, :12])
+    other = idx.clone()
+    other[0, :12] = random_ids(model, 1, 12, seed=9)[0]
+    torch.testing.assert_close(model(other, pos, ragged=layout)[0, 12:], model(idx, pos, ragged=layout)[0, 12:])
+
+
+@torch.no_grad()
+def test_a_ragged_sequence_keeps_its_own_mask():
+    """A parallel drafter's sequences (explicit masks, appended pads at their own positions) laid end to end
+    give the logits of their padded batch."""
+    from training.parallel_draft import add_draft_groups
+
+    model = tiny_model()
+    idx = random_ids(model, 2, 20)
+    x2, positions, attn, _ = add_draft_groups(idx, torch.tensor([[4, 11], [15, -1]]), 3, 0)
+    padded = model(x2, positions, attn_mask=attn)
+    n = x2.shape[1]
+    layout = Ragged(((0, n), (n, 2 * n)), (attn[0, 0], attn[1, 0]))
+    ragged = model(x2.reshape(1, -1), positions.reshape(-1), ragged=layout)
+    torch.testing.assert_close(ragged[0], padded.reshape(2 * n, -1), atol=TOL, rtol=TOL)
+    at = torch.rand(1, 2 * n, generator=torch.Generator().manual_seed(4)) < 0.3
+    fast = model(x2.reshape(1, -1), positions.reshape(-1), logits_at=at, ragged=layout)
+    assert (fast - ragged[at][None]).abs().max() <= TOL
+
+
+def test_a_ragged_row_is_refused_when_it_is_not_one():
+    model = tiny_model()
+    _, idx, pos, layout = ragged_row(model, [6, 6])
+    with pytest.raises(ValueError, match="cover"):
+        model(idx, pos, ragged=Ragged(((0, 6), (7, 12)), (None, None)))
+    with pytest.raises(ValueError, match="cover"):
+        model(idx, pos, ragged=Ragged(((0, 6),), (None,)))
+    with pytest.raises(ValueError, match=r"idx \[1, N\]"):
+        model(idx.view(2, 6), pos.view(2, 6), ragged=layout)
+    with pytest.raises(ValueError, match=r"input_pos \[N\]"):
+        model(idx, None, ragged=layout)
 
 
 @torch.no_grad()

@@ -31,28 +31,6 @@ def test_batches_are_a_pure_function_of_seed_and_draw(extracted_rows, tokenizer)
         pick_batch(examples, 1024, 7, 1, 5, rank=0, world=2)
 
 
-def test_length_grouping_pads_less_and_stays_pure(extracted_rows, tokenizer):
-    examples = [to_example(r, tokenizer) for r in extracted_rows[1]]
-
-    def padded(group: int) -> tuple[int, int]:
-        real = total = 0
-        for draw in range(40):
-            batch = pick_batch(examples, 1024, 8, 0, draw, group=group)
-            x, _, _ = collate(batch, tokenizer.pad_id, 1024)
-            real += sum(min(len(e.ids), 1024) for e in batch)
-            total += x.numel()
-        return real, total
-
-    uniform, grouped = padded(0), padded(2)
-    assert grouped[0] / grouped[1] > uniform[0] / uniform[1] + 0.1  # a clearly larger share of real tokens
-    a = [e.id for e in pick_batch(examples, 1024, 8, 3, 7, group=2)]
-    assert a == [e.id for e in pick_batch(list(reversed(examples)), 1024, 8, 3, 7, group=2)]  # not file order
-    halves = pick_batch(examples, 1024, 8, 3, 7, 0, 2, group=2) + pick_batch(examples, 1024, 8, 3, 7, 1, 2, group=2)
-    assert [e.id for e in halves] == a
-    seen = {e.id for d in range(400) for e in pick_batch(examples, 1024, 8, 0, d, group=2)}
-    assert len(seen) > 0.9 * sum(len(e.ids) <= 1024 for e in examples)  # windows move: (almost) all are drawn
-
-
 def test_the_curriculum_buckets_by_length(extracted_rows, tokenizer):
     examples = [to_example(r, tokenizer) for r in extracted_rows[1]]
     short = sorted(len(e.ids) for e in examples)[len(examples) // 4]
@@ -60,9 +38,8 @@ def test_the_curriculum_buckets_by_length(extracted_rows, tokenizer):
     with pytest.raises(DataError, match="no sample fits"):
         pick_batch(examples, 10, 8, 0, 0)
     pool = fitting(examples, short)  # kept by the training loop: the same draws
-    for group in (0, 2):
-        assert [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d, group=group, pool=pool)] == \
-            [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d, group=group)]
+    assert [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d, pool=pool)] == \
+        [e.id for d in range(5) for e in pick_batch(examples, short, 8, 0, d)]
     assert pool == fitting(examples, short)  # drawing never reorders it
 
 

@@ -1,0 +1,95 @@
+"""Benchmark: a training step on padded batches against the same batches as ragged rows (training/ragged.py).
+
+Real batches of a bootstrap's artifacts, drawn as the trainer draws them: the teacher's SFT batches
+and the parallel drafter's (its groups of pads appended). One process alternates the two layouts on
+the same batches (so the machine's drift cancels) and reports forward + backward time per step, the
+tokens each layout computes, and the largest difference between their losses and gradients. The
+model is the role's config freshly initialised (the step's cost does not depend on the weights).
+Run by hand: `python bench/bench_ragged.py --artifacts artifacts`; results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from modeling.config import load_role_config
+from modeling.model import Transformer
+from modeling.precision import effective_precision
+from modeling.tokenizer import KSTokenizer
+from training import kd_data, losses, parallel_draft
+from training.losses import IGNORE
+from training.ragged import ragged_batch
+from training.sft_data import SFTData, pick_batch
+
+
+def step(model: Transformer, batch: tuple, ragged: bool) -> tuple[float, list[torch.Tensor]]:
+    x, y, w, _, _, _, positions, layout = batch
+    at = y != IGNORE
+    if ragged:
+        logits = model(x, positions, logits_at=at, ragged=layout)
+    else:
+        logits = model(x, positions, logits_at=at, attn_mask=layout)
+    loss = (losses.ce(logits, y[at][None]) * w[at][None]).sum()
+    return float(loss.detach()), torch.autograd.grad(loss, list(model.parameters()))
+
+
+def compare(role: str, data: SFTData, tok: KSTokenizer, batches: int, repeats: int) -> dict:
+    cfg = load_role_config(role)
+    t = cfg.training
+    seq_len = max(s.seq_len for s in t.seq_len)
+    weights = {"tool_name": t.w_tool, "json_args": t.w_args, "integration": t.w_integr}
+    torch.manual_seed(0)
+    model = Transformer(cfg.model)
+    bf16 = effective_precision(t.precision) == "bf16"
+    pairs, layout_s = [], 0.0
+    for draw in range(batches):
+        padded = (*kd_data.collate(pick_batch(data.train, seq_len, t.batch_size, t.seed, draw), tok.pad_id, seq_len,
+                                   weights), None, None)
+        if cfg.model.parallel_draft:
+            cuts = torch.Generator().manual_seed(t.seed * 1_000_003 + draw)
+            padded = parallel_draft.parallel_batch(*padded[:6], cfg.model.parallel_draft, t.draft_groups,
+                                                   tok.pad_id, cuts)
+        t0 = time.perf_counter()
+        pairs.append((padded, ragged_batch(*padded, pad_id=tok.pad_id)))
+        layout_s += time.perf_counter() - t0
+    seconds, tokens, loss_diff, grad_diff = [0.0, 0.0], [0, 0], 0.0, 0.0
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for padded, ragged in pairs[:2]:  # warm-up, and the two layouts' agreement
+            (la, ga), (lb, gb) = step(model, padded, False), step(model, ragged, True)
+            loss_diff = max(loss_diff, abs(la - lb) / abs(la))
+            grad_diff = max(grad_diff, max(float((a - b).abs().max()) for a, b in zip(ga, gb, strict=True)))
+        for _ in range(repeats):
+            for pair in pairs:
+                for k, batch in enumerate(pair):
+                    t0 = time.perf_counter()
+                    step(model, batch, k == 1)
+                    seconds[k] += time.perf_counter() - t0
+                    tokens[k] += batch[0].numel()
+    n = repeats * len(pairs)
+    return {"role": role, "precision": "bf16" if bf16 else "fp32", "batches": len(pairs),
+            "padded_ms": round(seconds[0] / n * 1000, 1), "ragged_ms": round(seconds[1] / n * 1000, 1),
+            "speedup": round(seconds[0] / seconds[1], 3), "padded_tokens": round(tokens[0] / n),
+            "ragged_tokens": round(tokens[1] / n), "layout_ms": round(layout_s / len(pairs) * 1000, 2),
+            "max_relative_loss_diff": loss_diff, "max_grad_diff": grad_diff}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    ap.add_argument("--roles", nargs="+", default=["teacher_toy", "drafter_toy"])
+    ap.add_argument("--batches", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    tok = KSTokenizer.load(args.artifacts / "tokenizer")
+    data = SFTData.load(args.artifacts / "data" / "contextual_extracted.jsonl", tok, 384)
+    for role in args.roles:
+        print(json.dumps(compare(role, data, tok, args.batches, args.repeats)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Ragged training batches: a collated batch's sequences end to end in one row, cut to what a target needs.
+
+A padded batch computes every row to the batch's width, and a row's tokens after its last target feed
+no loss (a target reads only what comes before it). The toy teacher's rows are ~59 targets in 384
+tokens, the last of them ~100 tokens before the row's end on average: about a quarter of a step's
+tokens were padding or trailing context, and attention ran over the full padded width.
+
+`ragged_batch` keeps each row's needed tokens (those with a target and every token a target attends
+to) and lays the sequences end to end, each keeping its own positions (RoPE is unchanged) and, for a
+parallel drafter, its own attention mask (training/parallel_draft.py); the model attends within each
+sequence (`modeling.model.Ragged`). Every target's logits are those of the padded batch up to float
+summation order, so the loss, a sum over targets, and its gradients are the same.
+
+Shapes stay few (a bf16 matmul on a CPU builds a kernel per shape, modeling/model.py): each sequence is
+rounded up to SEGMENT_BUCKET tokens and the row to ROW_TOKENS_BUCKET, with filler tokens that have no
+target and that no real token sees.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from modeling.model import Ragged, bucket
+from training.losses import IGNORE
+
+SEGMENT_BUCKET = 16  # tokens of one sequence
+ROW_TOKENS_BUCKET = 128  # tokens of the whole ragged row
+
+
+def needed_tokens(y: Tensor, attn: Tensor | None) -> list[Tensor]:
+    """Per row, the ascending indexes of its tokens that have a target or that some target attends to
+    (attn [B, 1, T, T]; None: causal, where that is every token up to the last target)."""
+    target = y != IGNORE
+    out = []
+    for i in range(y.shape[0]):
+        at = target[i].nonzero().squeeze(1)
+        if not at.numel():
+            out.append(at)
+        elif attn is None:
+            out.append(torch.arange(int(at[-1]) + 1))
+        else:
+            seen = torch.from_numpy(attn[i, 0].numpy()[at.numpy()].any(axis=0))  # numpy: 5x torch's bool gathers
+            out.append((seen | target[i]).nonzero().squeeze(1))
+    return out
+
+
+def ragged_batch(
+    x: Tensor, y: Tensor, w: Tensor, top_ids: Tensor | None, top_lps: Tensor | None, kd_mask: Tensor | None,
+    positions: Tensor | None = None, attn: Tensor | None = None, pad_id: int = 0,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None, Tensor, Ragged]:
+    """A collated batch (kd_data.collate's six tensors, plus a parallel drafter's positions [B, T] and
+    attention mask [B, 1, T, T]; causal and at 0..T-1 when None) -> the same six as [1, N] (top-k [1, N, k]),
+    positions [N] and the `Ragged` layout for the model. Rows without a target are left out."""
+    b, t = x.shape
+    if positions is None:
+        positions = torch.arange(t).expand(b, t)
+    rows: list[Tensor] = []
+    cols: list[Tensor] = []
+    bounds: list[tuple[int, int]] = []
+    masks: list[Tensor | None] = []
+    n = 0
+    for i, keep in enumerate(needed_tokens(y, attn)):
+        count = keep.numel()
+        if not count:
+            continue
+        length = bucket(count, SEGMENT_BUCKET)
+        rows.append(torch.cat([torch.full((count,), i), torch.full((length - count,), -1)]))
+        cols.append(torch.cat([keep, keep.new_zeros(length - count)]))
+        if attn is None:  # fillers come last: they see the sequence, nothing sees them
+            masks.append(None)
+        else:  # the sequence's own mask on its kept tokens; fillers see themselves only
+            m = torch.eye(length, dtype=torch.bool)
+            kept = keep.numpy()
+            m[:count, :count] = torch.from_numpy(attn[i, 0].numpy()[kept][:, kept])
+            masks.append(m)
+        bounds.append((n, n + length))
+        n += length
+    total = bucket(max(n, 1), ROW_TOKENS_BUCKET)
+    if total > n:  # one filler sequence rounds the row
+        rows.append(torch.full((total - n,), -1))
+        cols.append(torch.zeros(total - n, dtype=torch.long))
+        bounds.append((n, total))
+        masks.append(None if attn is None else torch.ones(total - n, total - n, dtype=torch.bool).tril())
+    src_row, src_col = torch.cat(rows), torch.cat(cols)
+    filler = src_row < 0
+    index = (src_row.clamp(min=0), src_col)
+
+    def take(v: Tensor | None, fill: float | int | bool) -> Tensor | None:
+        if v is None:
+            return None
+        out = v[index]
+        keep = ~filler.view(-1, *([1] * (out.dim() - 1)))
+        return torch.where(keep, out, torch.full((), fill, dtype=v.dtype))[None]
+
+    layout = Ragged(tuple(bounds), tuple(masks))
+    return (take(x, pad_id), take(y, IGNORE), take(w, 0.0), take(top_ids, 0),  # type: ignore[return-value]
+            take(top_lps, 0.0), take(kd_mask, False), take(positions, 0)[0], layout)  # type: ignore[index]
