@@ -1,10 +1,11 @@
 """Benchmark: a training step on padded batches against the same batches as ragged rows (training/ragged.py).
 
-Real batches of a bootstrap's artifacts, drawn as the trainer draws them: the teacher's SFT batches
-and the parallel drafter's (its groups of pads appended). One process alternates the two layouts on
-the same batches (so the machine's drift cancels) and reports forward + backward time per step, the
-tokens each layout computes, and the largest difference between their losses and gradients. The
-model is the role's config freshly initialised (the step's cost does not depend on the weights).
+Real batches of a bootstrap's artifacts, drawn as the trainers draw them: the teacher's SFT batches,
+the parallel drafter's (its groups of pads appended) and the judge's (16 pairs' distinct candidates).
+One process alternates the two layouts on the same batches (so the machine's drift cancels) and
+reports forward + backward time per step, the tokens each layout computes, and (teacher, drafter) the
+largest difference between their losses and gradients. The model is the role's config freshly
+initialised (the step's cost does not depend on the weights).
 Run by hand: `python bench/bench_ragged.py --artifacts artifacts`; results go to docs/benchmarks.md.
 """
 
@@ -12,18 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from pathlib import Path
 
 import torch
 
 from modeling.config import load_role_config
-from modeling.model import Transformer
+from modeling.judge import pad_batch
+from modeling.model import WIDTH_BUCKET, Transformer
 from modeling.precision import effective_precision
 from modeling.tokenizer import KSTokenizer
 from training import kd_data, losses, parallel_draft
+from training.judge.trainer import load_split
 from training.losses import IGNORE
-from training.ragged import ragged_batch
+from training.ragged import ragged_batch, ragged_rows
 from training.sft_data import SFTData, pick_batch
 
 
@@ -78,17 +82,66 @@ def compare(role: str, data: SFTData, tok: KSTokenizer, batches: int, repeats: i
             "max_relative_loss_diff": loss_diff, "max_grad_diff": grad_diff}
 
 
+def compare_judge(artifacts: Path, tok: KSTokenizer, batches: int, repeats: int) -> dict:
+    """The judge trainer's batch: 16 pairs' distinct candidates as two length-sorted padded halves (its
+    layout before ragged rows, filler copies included) against one ragged row; forward + backward of the
+    pooled heads."""
+    cfg = load_role_config("judge_toy")
+    t = cfg.training
+    split = load_split(artifacts / "data" / "judge_pairs" / "train.jsonl")
+    ids = split.ids(tok, max(s.seq_len for s in t.seq_len))
+    torch.manual_seed(0)
+    model = Transformer(cfg.model)
+    bf16 = effective_precision(t.precision) == "bf16"
+    rng = random.Random(0)
+    layouts = []
+    for _ in range(batches):
+        pairs = torch.tensor(rng.sample(range(len(split.winner)), t.batch_size))
+        rows = [ids[int(c)] for c in torch.unique(torch.cat([split.a[pairs], split.b[pairs]]))]
+        slots = sorted(rows + rows[:1] * (2 * len(pairs) - len(rows)), key=len)
+        halves = [pad_batch(h, tok.pad_id, WIDTH_BUCKET) for h in (slots[:len(pairs)], slots[len(pairs):])]
+        layouts.append((halves, ragged_rows(rows, tok.pad_id)))
+
+    def run(layout, ragged: bool) -> int:
+        if ragged:
+            x, positions, row, last = layout
+            outs = [model.judge(x, ragged=row, input_pos=positions, last=last)]
+        else:
+            outs = [model.judge(x, mask) for x, mask in layout]
+        loss = sum(score.float().sum() + clause.float().sum() for score, clause in outs)
+        torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+        return layout[0].numel() if ragged else sum(x.numel() for x, _ in layout)
+
+    seconds, tokens = [0.0, 0.0], [0, 0]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        for pair in layouts[:2]:
+            run(pair[0], False), run(pair[1], True)
+        for _ in range(repeats):
+            for pair in layouts:
+                for k in (0, 1):
+                    t0 = time.perf_counter()
+                    tokens[k] += run(pair[k], k == 1)
+                    seconds[k] += time.perf_counter() - t0
+    n = repeats * len(layouts)
+    return {"role": "judge_toy", "precision": "bf16" if bf16 else "fp32", "batches": len(layouts),
+            "padded_ms": round(seconds[0] / n * 1000, 1), "ragged_ms": round(seconds[1] / n * 1000, 1),
+            "speedup": round(seconds[0] / seconds[1], 3), "padded_tokens": round(tokens[0] / n),
+            "ragged_tokens": round(tokens[1] / n)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--artifacts", type=Path, default=Path("artifacts"))
-    ap.add_argument("--roles", nargs="+", default=["teacher_toy", "drafter_toy"])
+    ap.add_argument("--roles", nargs="+", default=["teacher_toy", "drafter_toy", "judge_toy"])
     ap.add_argument("--batches", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     tok = KSTokenizer.load(args.artifacts / "tokenizer")
     data = SFTData.load(args.artifacts / "data" / "contextual_extracted.jsonl", tok, 384)
     for role in args.roles:
-        print(json.dumps(compare(role, data, tok, args.batches, args.repeats)), flush=True)
+        result = (compare_judge(args.artifacts, tok, args.batches, args.repeats) if role == "judge_toy"
+                  else compare(role, data, tok, args.batches, args.repeats))
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -158,16 +158,22 @@ class Ragged:
 
 
 # One attention call of a ragged layer: queries q0:q1 attend keys k0:k1 under a bias (attention_bias), or
-# causally (None: the queries are the keys).
+# causally (None: the queries are the keys, or there are none and the sequence is skipped).
 Segment = tuple[int, int, int, int, Tensor | None]
 
 
 def ragged_attention(q: Tensor, k: Tensor, v: Tensor, segments: list[Segment]) -> Tensor:
     """grouped_attention per sequence of a ragged row: q [1, H, Q, Dh], k and v [1, Hkv, N, Dh] -> [1, Q,
-    H * Dh]; the segments' query ranges cover 0..Q in order."""
+    H * Dh]; the segments' query ranges cover 0..Q and their key ranges 0..N, in order (a sequence
+    without queries is skipped). Split, not sliced: a slice's backward writes a zero gradient of the
+    whole row, once per sequence (with 32 sequences that was a third of a judge step)."""
     out = []
-    for q0, q1, k0, k1, bias in segments:
-        qs, ks, vs = q[:, :, q0:q1], k[:, :, k0:k1], v[:, :, k0:k1]
+    queries = q.split([q1 - q0 for q0, q1, *_ in segments], dim=2)
+    keys = k.split([k1 - k0 for _, _, k0, k1, _ in segments], dim=2)
+    values = v.split([k1 - k0 for _, _, k0, k1, _ in segments], dim=2)
+    for qs, ks, vs, (q0, q1, _, _, bias) in zip(queries, keys, values, segments, strict=True):
+        if q1 == q0:
+            continue
         if bias is None:
             y = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=True)
             out.append(y.transpose(1, 2).reshape(1, q1 - q0, -1))
@@ -522,7 +528,8 @@ class Transformer(nn.Module):
         out: list[Segment] = []
         for (s, e), m in zip(ragged.bounds, ragged.masks, strict=True):
             q0, q1 = bisect_left(listed, s), bisect_left(listed, e)
-            if q0 == q1:
+            if q0 == q1:  # no query here: its keys are still split off (ragged_attention)
+                out.append((q0, q1, s, e, None))
                 continue
             rel = queries[q0:q1] - s
             rows = m[rel] if m is not None else torch.arange(e - s, device=rel.device)[None, :] <= rel[:, None]
@@ -562,11 +569,13 @@ class Transformer(nn.Module):
         padded = F.pad(h, (0, 0, 0, bucket(n, ROW_BUCKET) - n))
         return self.lm_head(padded)[None, :n]
 
-    def judge(self, idx: Tensor, attention_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Score [B] and clause logits [B, 5] from the last real token of each row (no cache)."""
+    def judge(self, idx: Tensor, attention_mask: Tensor | None = None, ragged: Ragged | None = None,
+              input_pos: Tensor | None = None, last: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Score [B] and clause logits [B, 5] from the last real token of each row (no cache); of each
+        sequence of a ragged row, see `last_states`."""
         if self.judge_heads is None:
             raise RuntimeError("this model has no judge heads (config.model.judge_heads is false)")
-        pooled = self.last_states(idx, attention_mask)
+        pooled = self.last_states(idx, attention_mask, ragged, input_pos, last)
         return self.judge_heads.score(pooled).squeeze(-1), self.judge_heads.clause(pooled)
 
     def entailment(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
@@ -575,12 +584,18 @@ class Transformer(nn.Module):
             raise RuntimeError("this model has no entailment head (config.model.entailment_head is false)")
         return self.judge_heads.entail(self.last_states(idx, attention_mask))
 
-    def last_states(self, idx: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def last_states(self, idx: Tensor, attention_mask: Tensor | None = None, ragged: Ragged | None = None,
+                    input_pos: Tensor | None = None, last: Tensor | None = None) -> Tensor:
         """[B, D]: each row's final hidden state at its last real token, as
         `hidden_states(idx, attention_mask=...)[b, last]`, without caches; the last block runs for that
-        token only (`hidden_states`' `query_at`)."""
+        token only (`hidden_states`' `query_at`). A ragged row (idx [1, N], input_pos [N]) gives [S, D] at
+        `last` [S], the ascending indexes of its sequences' last real tokens."""
         if self.cache_seq_len:
             raise ValueError("last_states runs without KV caches (clear_caches first)")
+        if ragged is not None:
+            if last is None:
+                raise ValueError("a ragged row's last_states needs `last`, each sequence's last real token")
+            return self.hidden_states(idx, input_pos, query_at=last[None], ragged=ragged)[0]
         query_at = last_real_index(idx, attention_mask)[:, None]
         return self.hidden_states(idx, attention_mask=attention_mask, query_at=query_at)[:, 0]
 

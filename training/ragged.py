@@ -96,3 +96,27 @@ def ragged_batch(
     layout = Ragged(tuple(bounds), tuple(masks))
     return (take(x, pad_id), take(y, IGNORE), take(w, 0.0), take(top_ids, 0),  # type: ignore[return-value]
             take(top_lps, 0.0), take(kd_mask, False), take(positions, 0)[0], layout)  # type: ignore[index]
+
+
+def ragged_rows(seqs: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor, Ragged, Tensor]:
+    """Token sequences (each read whole, as the judge reads a plea) end to end in one causal ragged row:
+    (ids [1, N], positions [N], layout, the index of each sequence's last token [S]), with the same
+    rounding as `ragged_batch`."""
+    ids: list[int] = []
+    positions: list[int] = []
+    bounds: list[tuple[int, int]] = []
+    last: list[int] = []
+    for seq in seqs:
+        length = bucket(max(len(seq), 1), SEGMENT_BUCKET)
+        n = len(ids)
+        ids += seq + [pad_id] * (length - len(seq))
+        positions += list(range(len(seq))) + [0] * (length - len(seq))  # fillers at 0: any position in the table
+        bounds.append((n, n + length))
+        last.append(n + max(len(seq), 1) - 1)
+    total = bucket(max(len(ids), 1), ROW_TOKENS_BUCKET)
+    if total > len(ids):  # one filler sequence rounds the row
+        bounds.append((len(ids), total))
+        positions += [0] * (total - len(ids))
+        ids += [pad_id] * (total - len(ids))
+    layout = Ragged(tuple(bounds), (None,) * len(bounds))
+    return torch.tensor([ids]), torch.tensor(positions), layout, torch.tensor(last)

@@ -47,6 +47,7 @@ from training.data.jsonl import DataError, read_header, read_jsonl
 from training.judge.calibrate import entailment_metrics, fit_calibration, fit_softmax_temperature, judge_metrics
 from training.judge.entailment import read_split
 from training.judge.plots import plot_judge
+from training.ragged import ragged_rows
 from training.trainer import lr_at
 
 WINNER = {"a": 1, "b": -1, "tie": 0}
@@ -116,27 +117,14 @@ def _autocast(cfg: RoleConfig):
 
 def batch_loss(model: Transformer, split: JudgeSplit, pairs: torch.Tensor, ids: list[list[int]], pad_id: int,
                opts: JudgeOptions, cfg: RoleConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of a batch of pair indices; every distinct candidate in it is run once.
-
-    Shapes are kept to a few (CPU bf16 matmuls build a kernel per shape, see modeling.model.ROW_BUCKET):
-    copies of the first candidate (dropped) fill the batch to two rows per pair, and it runs as two
-    forwards of one row per pair, the shorter candidates together and the longer ones together, each
-    padded to a multiple of WIDTH_BUCKET (one forward padded every row to the longest: 30 % of its
-    tokens were padding)."""
+    """Loss of a batch of pair indices; every distinct candidate in it is run once, the candidates end to end
+    in one ragged row (training/ragged.py: no padding, each attending within itself)."""
     cands = torch.unique(torch.cat([split.a[pairs], split.b[pairs]]))
     where = {int(c): i for i, c in enumerate(cands)}
-    rows = [ids[int(c)] for c in cands]
-    slots = rows + rows[:1] * (2 * len(pairs) - len(rows))
-    by_length = sorted(range(len(slots)), key=lambda i: len(slots[i]))
-    outputs = []
-    for half in (by_length[: len(pairs)], by_length[len(pairs):]):
-        x, mask = pad_batch([slots[i] for i in half], pad_id, WIDTH_BUCKET)
-        with _autocast(cfg):
-            outputs.append(model.judge(x, mask))
-    back = torch.empty(len(slots), dtype=torch.long)
-    back[torch.tensor(by_length)] = torch.arange(len(slots))  # slot i's row among the sorted outputs
-    score = torch.cat([o[0] for o in outputs])[back[: len(rows)]].float()
-    logits = torch.cat([o[1] for o in outputs])[back[: len(rows)]].float()
+    x, positions, layout, last = ragged_rows([ids[int(c)] for c in cands], pad_id)
+    with _autocast(cfg):
+        score, logits = model.judge(x, ragged=layout, input_pos=positions, last=last)
+    score, logits = score.float(), logits.float()
     sa = score[[where[int(c)] for c in split.a[pairs]]]
     sb = score[[where[int(c)] for c in split.b[pairs]]]
     y = split.winner[pairs].float()

@@ -1,4 +1,4 @@
-"""The judge trainer's batch: filler rows and width rounding (fixed shapes for CPU bf16) change nothing."""
+"""The judge trainer's batch: its ragged row (fillers and rounding for fixed CPU bf16 shapes) changes nothing."""
 
 from __future__ import annotations
 

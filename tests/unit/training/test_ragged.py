@@ -108,3 +108,27 @@ def test_rows_without_targets_are_left_out_and_an_empty_batch_is_one_filler_row(
     y[1] = IGNORE
     x2, y2, *_, layout = ragged_batch(x, y, w * 0, None, None, None, pad_id=0)
     assert layout.bounds == ((0, ROW_TOKENS_BUCKET),) and (y2 == IGNORE).all()
+
+
+def test_judge_scores_of_a_ragged_row_are_those_of_the_padded_batch(tokenizer):
+    """The judge's training batch: whole candidates end to end, pooled at each one's last token."""
+    from modeling.judge import pad_batch
+    from training.ragged import ragged_rows
+
+    torch.manual_seed(0)
+    model = Transformer(load_role_config("judge_tiny").model)
+    seqs = [torch.randint(3, tokenizer.vocab_size, (n,)).tolist() for n in (40, 7, 16, 90)]
+    x, positions, layout, last = ragged_rows(seqs, tokenizer.pad_id)
+    assert x.shape[1] == 2 * ROW_TOKENS_BUCKET and [e - s for s, e in layout.bounds] == [48, 16, 16, 96, 80]
+    assert last.tolist() == [39, 48 + 6, 64 + 15, 80 + 89]
+    score, clause = model.judge(x, ragged=layout, input_pos=positions, last=last)
+    padded, mask = pad_batch(seqs, tokenizer.pad_id, 32)
+    score_p, clause_p = model.judge(padded, mask)
+    torch.testing.assert_close(score, score_p, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(clause, clause_p, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(score.sum() + clause.sum(), list(model.parameters()), allow_unused=True)
+    grads_p = torch.autograd.grad(score_p.sum() + clause_p.sum(), list(model.parameters()), allow_unused=True)
+    for a, b in zip(grads, grads_p, strict=True):
+        assert (a is None) == (b is None) and (a is None or (a - b).abs().max() <= 1e-4)
+    with pytest.raises(ValueError, match="last"):
+        model.judge(x, ragged=layout, input_pos=positions)
