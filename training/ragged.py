@@ -28,6 +28,22 @@ SEGMENT_BUCKET = 16  # tokens of one sequence
 ROW_TOKENS_BUCKET = 128  # tokens of the whole ragged row
 
 
+def row_bounds(counts: list[int]) -> list[tuple[int, int]]:
+    """Where sequences of `counts` tokens lie in one ragged row: each rounded up to SEGMENT_BUCKET tokens
+    (at least one), end to end, then, when the row's length is not a multiple of ROW_TOKENS_BUCKET, one
+    filler sequence (the extra last pair) that rounds it up."""
+    bounds: list[tuple[int, int]] = []
+    n = 0
+    for count in counts:
+        length = bucket(max(count, 1), SEGMENT_BUCKET)
+        bounds.append((n, n + length))
+        n += length
+    total = bucket(max(n, 1), ROW_TOKENS_BUCKET)
+    if total > n:
+        bounds.append((n, total))
+    return bounds
+
+
 def needed_tokens(y: Tensor, attn: Tensor | None) -> list[Tensor]:
     """Per row, the ascending indexes of its tokens that have a target or that some target attends to
     (attn [B, 1, T, T]; None: causal, where that is every token up to the last target)."""
@@ -55,33 +71,27 @@ def ragged_batch(
     b, t = x.shape
     if positions is None:
         positions = torch.arange(t).expand(b, t)
+    kept = [(i, keep) for i, keep in enumerate(needed_tokens(y, attn)) if keep.numel()]
+    bounds = row_bounds([keep.numel() for _, keep in kept])
     rows: list[Tensor] = []
     cols: list[Tensor] = []
-    bounds: list[tuple[int, int]] = []
     masks: list[Tensor | None] = []
-    n = 0
-    for i, keep in enumerate(needed_tokens(y, attn)):
-        count = keep.numel()
-        if not count:
-            continue
-        length = bucket(count, SEGMENT_BUCKET)
+    for (i, keep), (start, end) in zip(kept, bounds[: len(kept)], strict=True):
+        count, length = keep.numel(), end - start
         rows.append(torch.cat([torch.full((count,), i), torch.full((length - count,), -1)]))
         cols.append(torch.cat([keep, keep.new_zeros(length - count)]))
         if attn is None:  # fillers come last: they see the sequence, nothing sees them
             masks.append(None)
         else:  # the sequence's own mask on its kept tokens; fillers see themselves only
             m = torch.eye(length, dtype=torch.bool)
-            kept = keep.numpy()
-            m[:count, :count] = torch.from_numpy(attn[i, 0].numpy()[kept][:, kept])
+            kept_at = keep.numpy()
+            m[:count, :count] = torch.from_numpy(attn[i, 0].numpy()[kept_at][:, kept_at])
             masks.append(m)
-        bounds.append((n, n + length))
-        n += length
-    total = bucket(max(n, 1), ROW_TOKENS_BUCKET)
-    if total > n:  # one filler sequence rounds the row
-        rows.append(torch.full((total - n,), -1))
-        cols.append(torch.zeros(total - n, dtype=torch.long))
-        bounds.append((n, total))
-        masks.append(None if attn is None else torch.ones(total - n, total - n, dtype=torch.bool).tril())
+    if len(bounds) > len(kept):  # the filler sequence that rounds the row
+        start, end = bounds[-1]
+        rows.append(torch.full((end - start,), -1))
+        cols.append(torch.zeros(end - start, dtype=torch.long))
+        masks.append(None if attn is None else torch.ones(end - start, end - start, dtype=torch.bool).tril())
     src_row, src_col = torch.cat(rows), torch.cat(cols)
     filler = src_row < 0
     index = (src_row.clamp(min=0), src_col)
@@ -102,21 +112,17 @@ def ragged_rows(seqs: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor, Rag
     """Token sequences (each read whole, as the judge reads a plea) end to end in one causal ragged row:
     (ids [1, N], positions [N], layout, the index of each sequence's last token [S]), with the same
     rounding as `ragged_batch`."""
+    bounds = row_bounds([len(seq) for seq in seqs])
     ids: list[int] = []
     positions: list[int] = []
-    bounds: list[tuple[int, int]] = []
-    last: list[int] = []
-    for seq in seqs:
-        length = bucket(max(len(seq), 1), SEGMENT_BUCKET)
-        n = len(ids)
-        ids += seq + [pad_id] * (length - len(seq))
-        positions += list(range(len(seq))) + [0] * (length - len(seq))  # fillers at 0: any position in the table
-        bounds.append((n, n + length))
-        last.append(n + max(len(seq), 1) - 1)
-    total = bucket(max(len(ids), 1), ROW_TOKENS_BUCKET)
-    if total > len(ids):  # one filler sequence rounds the row
-        bounds.append((len(ids), total))
-        positions += [0] * (total - len(ids))
-        ids += [pad_id] * (total - len(ids))
+    for seq, (start, end) in zip(seqs, bounds[: len(seqs)], strict=True):
+        fill = end - start - len(seq)
+        ids += seq + [pad_id] * fill
+        positions += list(range(len(seq))) + [0] * fill  # fillers at 0: any position in the table
+    if len(bounds) > len(seqs):  # the filler sequence that rounds the row
+        start, end = bounds[-1]
+        ids += [pad_id] * (end - start)
+        positions += [0] * (end - start)
+    last = [start + max(len(seq), 1) - 1 for seq, (start, _) in zip(seqs, bounds[: len(seqs)], strict=True)]
     layout = Ragged(tuple(bounds), (None,) * len(bounds))
     return torch.tensor([ids]), torch.tensor(positions), layout, torch.tensor(last)

@@ -12,7 +12,7 @@ from training import losses
 from training.kd_data import KDData, collate
 from training.losses import IGNORE
 from training.parallel_draft import parallel_batch
-from training.ragged import ROW_TOKENS_BUCKET, SEGMENT_BUCKET, needed_tokens, ragged_batch
+from training.ragged import ROW_TOKENS_BUCKET, SEGMENT_BUCKET, needed_tokens, ragged_batch, row_bounds
 from training.sft_data import SFTData
 
 WEIGHTS = {"tool_name": 2.0, "json_args": 4.0, "integration": 2.0}
@@ -93,6 +93,14 @@ def test_a_parallel_drafter_batch_keeps_its_groups_and_its_loss(kd_batch):
     model = model_for("drafter_tiny", tok)
     assert_same(loss_and_grads(model, *padded[:6], padded[6], padded[7]),
                 loss_and_grads(model, *packed, positions, ragged=layout))
+
+
+def test_row_bounds_round_each_sequence_and_the_row_with_one_filler():
+    s, r = SEGMENT_BUCKET, ROW_TOKENS_BUCKET
+    assert row_bounds([1, s, s + 1]) == [(0, s), (s, 2 * s), (2 * s, 4 * s), (4 * s, r)]
+    assert row_bounds([r - s, s]) == [(0, r - s), (r - s, r)]  # a full row needs no filler
+    assert row_bounds([0]) == [(0, s), (s, r)]  # an empty sequence still owns a bucket
+    assert row_bounds([]) == [(0, r)]
 
 
 def test_rows_without_targets_are_left_out_and_an_empty_batch_is_one_filler_row():
