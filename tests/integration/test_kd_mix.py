@@ -84,6 +84,13 @@ def test_heldout_samples_are_excluded_unless_asked(dataset_dir: Path, artifacts:
     _, records = load_kd_mix(forced, tokenizer)
     assert not any(is_heldout(r["sample_id"], 0.1) for r in records)
     _, rows = extracted_rows
+    picked = passed = 0  # the report counts the held-out conversations passed over while picking --limit 12
+    for r in rows:
+        if picked == 12:
+            break
+        passed, picked = (passed + 1, picked) if is_heldout(r["id"], 0.1) else (passed, picked + 1)
+    report = json.loads(forced.with_name(forced.name + ".report.json").read_text())
+    assert passed and report["samples"] == {"used": 12, "heldout_excluded": passed, "include_heldout": False}
     first = [r["id"] for r in rows[:14]]
     held = {i for i in first if is_heldout(i, 0.1)}
     assert held

@@ -522,20 +522,31 @@ class KDRun:
                 self.stats.fail("not_attempted", turn.id, reason, self.aborted or "the teacher budget is used up")
 
 
-def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, include_heldout: bool,
-            heldout_fraction: float, limit: int | None, fingerprint: str | None = None
-            ) -> Iterator[tuple[list[int], list[Turn]]]:
-    """(token ids, assistant turns) of the selected conversations; `fingerprint` is the dataset's sha256
-    when the caller has it (it picks extract's token cache)."""
-    rows: list[tuple[int, int, dict[str, Any]]] = []  # (index in the file, line number, row)
+Row = tuple[int, int, dict[str, Any]]  # (index in the file, line number, row)
+
+
+def _pick(data: Path, include_heldout: bool, heldout_fraction: float, limit: int | None) -> tuple[list[Row], int]:
+    """The first `limit` conversations of `data` (held-out ones only with `include_heldout`), and how many
+    held-out conversations were passed over on the way."""
+    rows: list[Row] = []
+    passed = 0
     for index, (lineno, row) in enumerate(iter_rows(data)):
         if limit is not None and len(rows) >= limit:
             break
         try:
             if include_heldout or not is_heldout(str(row["id"]), heldout_fraction):
                 rows.append((index, lineno, row))
+            else:
+                passed += 1
         except (KeyError, TypeError) as exc:
             raise DataError(f"{data}:{lineno}: not an extracted sample ({type(exc).__name__}: {exc})") from None
+    return rows, passed
+
+
+def _select(data: Path, tok: KSTokenizer, tools: list[dict[str, Any]] | None, rows: list[Row],
+            fingerprint: str | None = None) -> Iterator[tuple[list[int], list[Turn]]]:
+    """(token ids, assistant turns) of the picked conversations; `fingerprint` is the dataset's sha256
+    when the caller has it (it picks extract's token cache)."""
     cached = token_cache.read(data, fingerprint or dataset_fingerprint(data), tok)  # prompt and teacher text
     for b in range(0, len(rows), SELECT_BATCH):  # encoded a batch of rows at a time, on the tokenizer's threads
         chunk = rows[b:b + SELECT_BATCH]
@@ -662,12 +673,8 @@ def _build(teacher: HTTPTeacher | LocalTeacher, data: Path, src: dict[str, Any],
     for w in warnings:
         log.warning("kd-mix: %s", w)
     tools = src["tools"] or None
-    samples, heldout = [], 0
-    for full, turns in _select(data, tok, tools, include_heldout, heldout_fraction, limit,
-                               header["source"]["fingerprint"]):
-        samples.append((full, turns))
-    if not include_heldout:
-        heldout = sum(1 for _, row in iter_rows(data) if is_heldout(row.get("id", ""), heldout_fraction))
+    rows, heldout = _pick(data, include_heldout, heldout_fraction, limit)
+    samples = list(_select(data, tok, tools, rows, header["source"]["fingerprint"]))
     writer = KDWriter(out, header)
     stats = Stats()
     if max_len is not None:  # a student that trains on at most max_len tokens never reads turns that start after

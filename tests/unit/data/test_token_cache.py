@@ -13,7 +13,7 @@ from modeling.checkpoint import sha256_file
 from modeling.tokenizer import KSTokenizer
 from training.data import gates, token_cache
 from training.data.jsonl import DataError, read_header
-from training.data.kd_mix import _select
+from training.data.kd_mix import _pick, _select
 from training.sft_data import SFTData
 
 
@@ -39,7 +39,8 @@ def test_readers_get_the_same_data_with_and_without_the_cache(dataset: Path, tok
     with_cache = SFTData.load(dataset, tokenizer, 200, heldout_only=False)
     heldout = SFTData.load(dataset, tokenizer, 200, heldout_only=True)
     tools = read_header(dataset)["tools"]
-    turns = list(_select(dataset, tokenizer, tools, False, 0.1, 30))
+    picked, _ = _pick(dataset, False, 0.1, 30)
+    turns = list(_select(dataset, tokenizer, tools, picked))
     verified, _ = gates.run(dataset, tmp_path / "a.json", dataset_dir / "tokenizer")
     token_cache.cache_path(dataset).unlink()
     without = SFTData.load(dataset, tokenizer, 200, heldout_only=False)
@@ -48,7 +49,7 @@ def test_readers_get_the_same_data_with_and_without_the_cache(dataset: Path, tok
     heldout_again = SFTData.load(dataset, tokenizer, 200, heldout_only=True)
     assert [e.ids for e in heldout.heldout] == [e.ids for e in heldout_again.heldout]
     assert [(f, [(t.id, t.ids, t.prompt_len) for t in ts]) for f, ts in turns] == \
-        [(f, [(t.id, t.ids, t.prompt_len) for t in ts]) for f, ts in _select(dataset, tokenizer, tools, False, 0.1, 30)]
+        [(f, [(t.id, t.ids, t.prompt_len) for t in ts]) for f, ts in _select(dataset, tokenizer, tools, picked)]
     again, _ = gates.run(dataset, tmp_path / "b.json", dataset_dir / "tokenizer")
     assert verified["items"] == again["items"] and verified["summary"] == again["summary"]
 
