@@ -1,7 +1,9 @@
 """Ablation: the toy worker trained by KD (top-k KL + CE on the teacher's text) vs by SFT only.
 
 Same worker config (the KD config without its `kd` section for the SFT arm), same start (the
-teacher pruned to the worker's width, `--init-from`), same extracted dataset, same steps, same seed,
+teacher pruned to the worker's width once, on the calibration rows the KD arm's own `--init-from` would
+draw, so the KD arm starts exactly as the bootstrap's worker does and the SFT arm from the same weights),
+same extracted dataset, same steps, same seed,
 same held-out evaluation (tool-name accuracy, exact argument match,
 integration F1 on the extracted dataset's held-out conversations). The teacher is evaluated the
 same way, for the "worker keeps >= 90 % of the teacher's exact argument match" check. Optionally a
@@ -22,21 +24,26 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modeling.checkpoint import load_artifact
+from modeling.checkpoint import load_artifact, save_artifact
 from modeling.config import load_role_config, parse_role_config
+from modeling.model import Transformer
+from modeling.prune import prune
 from modeling.tokenizer import KSTokenizer
 from training.data.kd_mix import build_kd_mix
-from training.sft_data import SFTData
+from training.kd_data import KDData
+from training.sft_data import SFTData, collate, pick_batch
 from training.toolcall_eval import evaluate
-from training.trainer import TrainJob, train
+from training.trainer import PRUNE_CALIBRATION_ROWS, TrainJob, train
 
 METRICS = ("tool_name_acc", "exact_args_acc", "integration_f1", "json_valid_rate", "no_call_acc", "val_loss")
 
 
-def _config(name: str, kd: bool, steps: int | None) -> Any:
+def _config(name: str, kd: bool, steps: int | None, seed: int | None = None) -> Any:
     data = load_role_config(name).model_dump(mode="json")
     if not kd:
         data["training"]["kd"] = None
+    if seed is not None:
+        data["training"]["seed"] = seed
     if steps is not None:
         t = data["training"]
         t["max_steps"], t["eval_every"] = steps, steps
@@ -44,6 +51,18 @@ def _config(name: str, kd: bool, steps: int | None) -> Any:
         t["seq_len"] = [{**s, "until_step": max(1, round(s["until_step"] * steps / t["seq_len"][-1]["until_step"]))}
                         for s in t["seq_len"]]
     return parse_role_config(data, name)
+
+
+def _pruned_start(teacher: Transformer, cfg: Any, mix: Path, args: argparse.Namespace, tok: KSTokenizer) -> Path:
+    """The teacher pruned to the worker's width on the KD arm's calibration rows (as `train` draws them
+    for `--init-from`), saved as an artifact both arms start from (same architecture: copied)."""
+    t = cfg.training
+    max_len = max(s.seq_len for s in t.seq_len)
+    rows = pick_batch(KDData.load(mix, tok, max_len).train, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
+    start = prune(teacher, cfg.model, collate(rows, tok.pad_id, max_len)[0])
+    out = args.out / "start"
+    save_artifact(out, start, cfg, tokenizer_dir=args.tokenizer)
+    return out
 
 
 def _run(name: str, cfg: Any, args: argparse.Namespace, out: Path, **kw: Any) -> dict[str, Any]:
@@ -66,6 +85,7 @@ def main() -> None:
     ap.add_argument("--config", default="worker_toy_kd", help="worker config with a kd section")
     ap.add_argument("--proc-config", default=None, help="also run this process-supervision stage from the KD worker")
     ap.add_argument("--steps", type=int, default=None, help="override max_steps (curriculum scaled)")
+    ap.add_argument("--seed", type=int, default=None, help="override the config's seed (both arms and the pruning)")
     ap.add_argument("--eval-turns", type=int, default=400)
     ap.add_argument("--out", type=Path, default=Path("/tmp/kd/bench"))
     args = ap.parse_args()
@@ -85,9 +105,10 @@ def main() -> None:
         report = build_kd_mix(f"local:{args.teacher}", args.data, args.tokenizer, mix, k=args.k, capture="forced",
                               teacher_dtype="bfloat16", max_len=window)
         results["kd_mix"] = {"seconds": round(time.perf_counter() - t0, 1), "items": report["items"]}
-    results["sft"] = _run("sft", _config(args.config, False, args.steps), args, args.out, init_from=args.teacher)
-    results["kd"] = _run("kd", _config(args.config, True, args.steps), args, args.out, kd_data=mix,
-                         init_from=args.teacher)
+    start = _pruned_start(teacher, _config(args.config, True, args.steps, args.seed), mix, args, tok)
+    results["sft"] = _run("sft", _config(args.config, False, args.steps, args.seed), args, args.out, init_from=start)
+    results["kd"] = _run("kd", _config(args.config, True, args.steps, args.seed), args, args.out, kd_data=mix,
+                         init_from=start)
     if args.proc_config:
         results["proc"] = _run("proc", load_role_config(args.proc_config), args, args.out, kd_data=mix,
                                init_from=args.out / "kd")
