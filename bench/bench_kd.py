@@ -31,9 +31,9 @@ from modeling.prune import prune
 from modeling.tokenizer import KSTokenizer
 from training.data.kd_mix import build_kd_mix
 from training.kd_data import KDData
-from training.sft_data import SFTData, collate, pick_batch
+from training.sft_data import SFTData
 from training.toolcall_eval import evaluate
-from training.trainer import PRUNE_CALIBRATION_ROWS, TrainJob, train
+from training.trainer import TrainJob, prune_calibration, train
 
 METRICS = ("tool_name_acc", "exact_args_acc", "integration_f1", "json_valid_rate", "no_call_acc", "val_loss")
 
@@ -56,10 +56,8 @@ def _config(name: str, kd: bool, steps: int | None, seed: int | None = None) -> 
 def _pruned_start(teacher: Transformer, cfg: Any, mix: Path, args: argparse.Namespace, tok: KSTokenizer) -> Path:
     """The teacher pruned to the worker's width on the KD arm's calibration rows (as `train` draws them
     for `--init-from`), saved as an artifact both arms start from (same architecture: copied)."""
-    t = cfg.training
-    max_len = max(s.seq_len for s in t.seq_len)
-    rows = pick_batch(KDData.load(mix, tok, max_len).train, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
-    start = prune(teacher, cfg.model, collate(rows, tok.pad_id, max_len)[0])
+    stream = KDData.load(mix, tok, max(s.seq_len for s in cfg.training.seq_len)).train
+    start = prune(teacher, cfg.model, prune_calibration(stream, cfg.training, tok.pad_id))
     out = args.out / "start"
     save_artifact(out, start, cfg, tokenizer_dir=args.tokenizer)
     return out

@@ -19,6 +19,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from modeling.checkpoint import ArtifactError, check_tokenizer_vocab, load_artifact, save_artifact, sha256_file
-from modeling.config import ConfigError, KDConfig, RoleConfig
+from modeling.config import ConfigError, KDConfig, RoleConfig, TrainingConfig
 from modeling.model import Transformer
 from modeling.precision import effective_precision
 from modeling.prune import PruneError, prune
@@ -40,7 +41,7 @@ from training.data.jsonl import DataError
 from training.drafter_eval import acceptance_report, worker_trajectories
 from training.plots import plot_training
 from training.ragged import ragged_batch
-from training.sft_data import IGNORE, SFTData, collate, fitting, pick_batch
+from training.sft_data import IGNORE, Example, SFTData, collate, fitting, pick_batch
 from training.toolcall_eval import evaluate
 
 PRUNE_CALIBRATION_ROWS = 16  # training sequences whose activations rank the units `--init-from` prunes
@@ -124,6 +125,13 @@ def validation_loss(model: Transformer, data: SFTData, cfg: RoleConfig, pad_id: 
     return total / max(1, count)
 
 
+def prune_calibration(stream: Sequence[Example], t: TrainingConfig, pad_id: int) -> torch.Tensor:
+    """Token ids [PRUNE_CALIBRATION_ROWS, T] of the training stream on which `--init-from` ranks the units
+    it prunes: the run's first draw at its longest stage (the same rows for a given stream and seed)."""
+    max_len = max(s.seq_len for s in t.seq_len)
+    return collate(pick_batch(stream, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0), pad_id, max_len)[0]
+
+
 def _init_weights(model: Transformer, artifact: Path, tokenizer: Path, calibration: torch.Tensor) -> None:
     """Copy an artifact's weights into `model`: the same architecture, or a larger one that
     `modeling.prune` cuts down to it (fewer SwiGLU units, chosen on `calibration` token ids), and the
@@ -161,9 +169,7 @@ def train(job: TrainJob) -> dict[str, Any]:
 
     model = Transformer(cfg.model)
     if job.init_from is not None:
-        rows = pick_batch(stream, max_len, PRUNE_CALIBRATION_ROWS, t.seed, 0)
-        calibration = collate(rows, tok.pad_id, max_len)[0]
-        _init_weights(model, job.init_from, job.tokenizer, calibration)
+        _init_weights(model, job.init_from, job.tokenizer, prune_calibration(stream, t, tok.pad_id))
     optimizer = torch.optim.AdamW(model.param_groups(t.weight_decay), lr=t.lr, betas=t.betas, fused=True)
     start = 0
     if job.resume:
