@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modeling.config import N_CLAUSES, LinearRopeScaling, Llama3RopeScaling, ModelConfig, load_role_config
+from modeling.precision import attention_dtype
 
 Rope = tuple[Tensor, Tensor, Tensor]  # cos, sin at the tokens' positions, and rotate_half_matrix
 
@@ -131,7 +132,14 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     Query head h reads KV head h // (H / Hkv) (HF's `repeat_kv` layout). Instead of expanding K and V to H
     heads (a copy of the whole attended cache on every decode step), the H / Hkv query heads of each KV
     head are stacked along the query axis, [B, Hkv, rep * T, Dh] (the bias is built repeated to match):
-    one attention over the shared K/V, plain reshapes only, so exporters see ordinary ops."""
+    one attention over the shared K/V, plain reshapes only, so exporters see ordinary ops.
+
+    Runs in `attention_dtype(q.dtype)` (bf16 activations on a CPU without AMX attend in fp32) and returns
+    q's dtype."""
+    dtype = attention_dtype(q.dtype, q.device)
+    if dtype != q.dtype:
+        with torch.autocast(q.device.type, enabled=False):  # autocast would cast SDPA's inputs back
+            return grouped_attention(q.to(dtype), k.to(dtype), v.to(dtype), bias).to(q.dtype)
     b, n_heads, t, d = q.shape
     n_kv = k.shape[1]
     bias = bias.to(q.dtype)  # autocast runs the projections in bf16
@@ -166,7 +174,12 @@ def ragged_attention(q: Tensor, k: Tensor, v: Tensor, segments: list[Segment]) -
     """grouped_attention per sequence of a ragged row: q [1, H, Q, Dh], k and v [1, Hkv, N, Dh] -> [1, Q,
     H * Dh]; the segments' query ranges cover 0..Q and their key ranges 0..N, in order (a sequence
     without queries is skipped). Split, not sliced: a slice's backward writes a zero gradient of the
-    whole row, once per sequence (with 32 sequences that was a third of a judge step)."""
+    whole row, once per sequence (with 32 sequences that was a third of a judge step). Cast once for the
+    whole row where attention runs in another dtype than q's (`grouped_attention`)."""
+    dtype = attention_dtype(q.dtype, q.device)
+    if dtype != q.dtype:
+        with torch.autocast(q.device.type, enabled=False):
+            return ragged_attention(q.to(dtype), k.to(dtype), v.to(dtype), segments).to(q.dtype)
     out = []
     queries = q.split([q1 - q0 for q0, q1, *_ in segments], dim=2)
     keys = k.split([k1 - k0 for _, _, k0, k1, _ in segments], dim=2)
@@ -439,10 +452,12 @@ class Transformer(nn.Module):
     def _bias(self, mask: Tensor, dtype: torch.dtype) -> Tensor:
         """attention_bias in the dtype attention will run in: under autocast (bf16 training) the autocast
         dtype, not the fp32 embeddings' (a training batch's bias is [B, 1, rep * T, T]: converting it in
-        every layer cost a parallel drafter's step 1-2 ms)."""
+        every layer cost a parallel drafter's step 1-2 ms), or fp32 where bf16 attends in fp32
+        (`attention_dtype`)."""
         device = mask.device.type
         if torch.is_autocast_enabled(device) and dtype == torch.float32:
             dtype = torch.get_autocast_dtype(device)
+        dtype = attention_dtype(dtype, mask.device)
         return attention_bias(mask, self.config.n_heads // self.config.n_kv_heads, dtype)
 
     def hidden_states(

@@ -8,6 +8,11 @@ took 13x as long as fp32 (3072x128 @ 128x384, one thread, AMD EPYC with AVX2). S
 where oneDNN has a bf16 path (or on a GPU), fp32 elsewhere, with a warning once per process; the
 trainers record the precision they used. Set KS_FORCE_BF16=1 to keep bf16 anyway (to reproduce a
 bf16 run's numerics on such a CPU, slowly).
+
+Attention is the exception inside bf16: a CPU without AMX tiles computes bf16 matmuls with AVX512-BF16
+dot products, but PyTorch's CPU flash attention in bf16 is slower there than in fp32 (AMD Zen 4, 8
+causal sequences of 190-384 tokens, forward and backward: 17.4 ms bf16, 12.1 ms fp32), so
+`attention_dtype` runs attention in fp32 on such CPUs and leaves the projections around it in bf16.
 """
 
 from __future__ import annotations
@@ -24,6 +29,20 @@ log = logging.getLogger(__name__)
 @cache
 def cpu_has_fast_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+@cache
+def cpu_has_amx() -> bool:
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
+def attention_dtype(dtype: torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """The dtype attention runs in for activations of `dtype`: fp32 for bf16 on a CPU without AMX, else
+    `dtype` itself (see the module docstring)."""
+    if dtype == torch.bfloat16 and torch.device(device).type == "cpu" and not cpu_has_amx():
+        return torch.float32
+    return dtype
 
 
 def bf16_pays(device: str | torch.device = "cpu") -> bool:
