@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -159,34 +159,57 @@ class Ragged:
     """Sequences laid end to end in one row of ids ([1, N]), none attending to another: a training batch
     without padding. `bounds[i]` is (start, end) of sequence i in the row (together they cover it, in
     order); `masks[i]` is its own attention mask (bool [L, L], True = may attend) where it is not
-    causal (a parallel drafter's), else None."""
+    causal (a parallel drafter's), else None. `prefixes[i]` (derived) is how many of a masked sequence's
+    leading tokens attend exactly causally among themselves and to nothing after them (a parallel
+    drafter's real tokens, before its pads): those attend in a causal call of their own, which skips the
+    half of the scores a mask would compute and discard."""
 
     bounds: tuple[tuple[int, int], ...]
     masks: tuple[Tensor | None, ...]
+    prefixes: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefixes", tuple(0 if m is None else causal_prefix(m) for m in self.masks))
+
+
+def causal_prefix(mask: Tensor) -> int:
+    """The number of leading rows of a square boolean mask that are causal rows (row i sees keys 0..i
+    and nothing else)."""
+    causal = torch.ones_like(mask).tril()
+    return int((mask == causal).all(dim=1).to(torch.int32).cumprod(0).sum())
 
 
 # One attention call of a ragged layer: queries q0:q1 attend keys k0:k1 under a bias (attention_bias), or
-# causally (None: the queries are the keys, or there are none and the sequence is skipped).
+# causally (None: the queries are the keys, or there are none and the sequence is skipped). k0 is the
+# start of the call's sequence (which ends where the next one starts); several calls of one sequence share
+# it (a parallel drafter's causal prefix, then its other tokens).
 Segment = tuple[int, int, int, int, Tensor | None]
 
 
 def ragged_attention(q: Tensor, k: Tensor, v: Tensor, segments: list[Segment]) -> Tensor:
-    """grouped_attention per sequence of a ragged row: q [1, H, Q, Dh], k and v [1, Hkv, N, Dh] -> [1, Q,
-    H * Dh]; the segments' query ranges cover 0..Q and their key ranges 0..N, in order (a sequence
-    without queries is skipped). Split, not sliced: a slice's backward writes a zero gradient of the
-    whole row, once per sequence (with 32 sequences that was a third of a judge step). Cast once for the
+    """grouped_attention per call of a ragged row: q [1, H, Q, Dh], k and v [1, Hkv, N, Dh] -> [1, Q,
+    H * Dh]; the segments' query ranges cover 0..Q in order, and every sequence of the row has at least
+    one (a call without queries is skipped). Split by sequence, not sliced: a slice's backward writes a
+    zero gradient of the whole row, once per sequence (with 32 sequences that was a third of a judge
+    step); a call on the first keys of its sequence slices the sequence's own keys. Cast once for the
     whole row where attention runs in another dtype than q's (`grouped_attention`)."""
     dtype = attention_dtype(q.dtype, q.device)
     if dtype != q.dtype:
         with torch.autocast(q.device.type, enabled=False):
             return ragged_attention(q.to(dtype), k.to(dtype), v.to(dtype), segments).to(q.dtype)
-    out = []
+    starts = list(dict.fromkeys(k0 for _, _, k0, _, _ in segments))  # each sequence's, in order
+    ends = dict(zip(starts, [*starts[1:], k.shape[2]], strict=True))
+    sizes = [ends[start] - start for start in starts]
+    keys = dict(zip(starts, k.split(sizes, dim=2), strict=True))
+    values = dict(zip(starts, v.split(sizes, dim=2), strict=True))
     queries = q.split([q1 - q0 for q0, q1, *_ in segments], dim=2)
-    keys = k.split([k1 - k0 for _, _, k0, k1, _ in segments], dim=2)
-    values = v.split([k1 - k0 for _, _, k0, k1, _ in segments], dim=2)
-    for qs, ks, vs, (q0, q1, _, _, bias) in zip(queries, keys, values, segments, strict=True):
+    out = []
+    for qs, (q0, q1, k0, k1, bias) in zip(queries, segments, strict=True):
         if q1 == q0:
             continue
+        ks, vs = keys[k0], values[k0]
+        if k1 < ends[k0]:
+            ks, vs = ks[:, :, : k1 - k0], vs[:, :, : k1 - k0]
         if bias is None:
             y = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, enable_gqa=True)
             out.append(y.transpose(1, 2).reshape(1, q1 - q0, -1))
@@ -534,21 +557,33 @@ class Transformer(nn.Module):
         return self.model.norm(last(x, rope, segments, input_pos, query_at=query_at))
 
     def _segments(self, ragged: Ragged, queries: Tensor | None, dtype: torch.dtype) -> list[Segment]:
-        """Per sequence, its attention call: all its tokens as queries (`queries` None; causal ones need no
-        bias), or those of the ascending token indexes `queries` that fall inside it."""
-        if queries is None:
-            return [(s, e, s, e, None if m is None else self._bias(m[None, None], dtype))
-                    for (s, e), m in zip(ragged.bounds, ragged.masks, strict=True)]
-        listed = queries.tolist()
+        """Per sequence, its attention calls: all its tokens as queries (`queries` None; causal ones need no
+        bias), or those of the ascending token indexes `queries` that fall inside it. A masked sequence
+        with a causal prefix (`Ragged.prefixes`) makes two calls: the prefix's queries over the prefix's
+        keys, then the other queries over all its keys."""
+        listed = queries.tolist() if queries is not None else None
         out: list[Segment] = []
-        for (s, e), m in zip(ragged.bounds, ragged.masks, strict=True):
+        for (s, e), m, p in zip(ragged.bounds, ragged.masks, ragged.prefixes, strict=True):
+            if listed is None:
+                if m is None:
+                    out.append((s, e, s, e, None))
+                elif 0 < p < e - s:
+                    out += [(s, s + p, s, s + p, None), (s + p, e, s, e, self._bias(m[None, None, p:], dtype))]
+                else:
+                    out.append((s, e, s, e, self._bias(m[None, None], dtype)))
+                continue
             q0, q1 = bisect_left(listed, s), bisect_left(listed, e)
             if q0 == q1:  # no query here: its keys are still split off (ragged_attention)
                 out.append((q0, q1, s, e, None))
                 continue
-            rel = queries[q0:q1] - s
-            rows = m[rel] if m is not None else torch.arange(e - s, device=rel.device)[None, :] <= rel[:, None]
-            out.append((q0, q1, s, e, self._bias(rows[None, None], dtype)))
+            cut = bisect_left(listed, s + p, q0, q1) if m is not None and 0 < p < e - s else q0
+            for a, b, k1 in ((q0, cut, s + p), (cut, q1, e)):
+                if a == b:
+                    continue
+                rel = queries[a:b] - s
+                keys = torch.arange(k1 - s, device=rel.device)
+                rows = m[rel][:, : k1 - s] if m is not None else keys[None, :] <= rel[:, None]
+                out.append((a, b, s, k1, self._bias(rows[None, None], dtype)))
         return out
 
     def forward(

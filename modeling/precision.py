@@ -12,7 +12,8 @@ bf16 run's numerics on such a CPU, slowly).
 Attention is the exception inside bf16: a CPU without AMX tiles computes bf16 matmuls with AVX512-BF16
 dot products, but PyTorch's CPU flash attention in bf16 is slower there than in fp32 (AMD Zen 4, 8
 causal sequences of 190-384 tokens, forward and backward: 17.4 ms bf16, 12.1 ms fp32), so
-`attention_dtype` runs attention in fp32 on such CPUs and leaves the projections around it in bf16.
+under bf16 autocast `attention_dtype` runs attention in fp32 on such CPUs and leaves the projections around it
+in bf16.
 """
 
 from __future__ import annotations
@@ -38,9 +39,11 @@ def cpu_has_amx() -> bool:
 
 
 def attention_dtype(dtype: torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
-    """The dtype attention runs in for activations of `dtype`: fp32 for bf16 on a CPU without AMX, else
-    `dtype` itself (see the module docstring)."""
-    if dtype == torch.bfloat16 and torch.device(device).type == "cpu" and not cpu_has_amx():
+    """The dtype attention runs in for activations of `dtype`: fp32 for bf16 under CPU autocast (training)
+    on a CPU without AMX, else `dtype` itself (see the module docstring). A model loaded in bf16 (a local
+    teacher's capture, decoding) keeps bf16 attention: a decode step would cast its whole KV cache."""
+    if (dtype == torch.bfloat16 and torch.device(device).type == "cpu" and torch.is_autocast_enabled("cpu")
+            and not cpu_has_amx()):
         return torch.float32
     return dtype
 

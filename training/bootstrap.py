@@ -131,7 +131,7 @@ class Bootstrap:
         self._step(7, "worker", worker_in, self.root / "worker",
                    lambda: self._train("worker", worker_in, self.kd_mix, self.root / "teacher"))
         draft_in = _digest(_output_hash(self.root / "worker"), _output_hash(self.extracted), p.drafter_samples,
-                           DRAFT_MAX_TOKENS, "keep_all", sha256_file(self._config("drafter")))
+                           DRAFT_MAX_TOKENS, "keep_all", "float32", sha256_file(self._config("drafter")))
         self._step(8, "drafter-data", draft_in, self.drafter_mix,
                    lambda: self._mix("worker", "drafter", self.drafter_mix, p.drafter_samples, draft_in))
         drafter_in = self._role_inputs("drafter", tok_sha, _output_hash(self.drafter_mix),
@@ -177,13 +177,14 @@ class Bootstrap:
             out.parent.mkdir(parents=True, exist_ok=True)
             stamp.write_text(inputs)
         window = max(stage.seq_len for stage in load_role_config(self._config(student)).training.seq_len)
-        common = {"k": KD_TOP_K, "limit": limit, "teacher_dtype": "bfloat16", "progress": self.progress,
-                  "max_len": window}
-        if source == "teacher":  # scores the dataset's own turns
-            build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="forced", **common)
-        else:  # writes its own greedy turns
+        common = {"k": KD_TOP_K, "limit": limit, "progress": self.progress, "max_len": window}
+        if source == "teacher":  # scores the dataset's own turns, in bf16 where the CPU computes it
+            build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="forced",
+                         teacher_dtype="bfloat16", **common)
+        else:  # writes its own greedy turns in fp32, as the drafter's evaluation and the engine run the worker
             build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="generated",
-                         sampling_temperature=0.0, keep_all=True, max_tokens=DRAFT_MAX_TOKENS, **common)
+                         sampling_temperature=0.0, keep_all=True, max_tokens=DRAFT_MAX_TOKENS,
+                         teacher_dtype="float32", **common)
 
     def _tokenizer(self) -> None:
         texts = (row["prompt_text"] + row["teacher_text"] for _, row in iter_rows(self.raw))

@@ -253,12 +253,13 @@ def train_job(job: JudgeJob) -> dict[str, Any]:
     train_seconds = time.perf_counter() - t0
 
     judge = JudgeModel(model.eval(), tok, max_len=max_len)
-    calibration = fit_calibration(raw_outputs(judge, val_split))
+    val_raw = raw_outputs(judge, val_split)  # raw: the same before and after calibration
+    calibration = fit_calibration(val_raw)
     if entail is not None:
         temperature = fit_softmax_temperature(entail_logits(judge, entail["val"][0]), entail["val"][1])
         calibration = dataclasses.replace(calibration, entail_temperature=temperature)
     judge = JudgeModel(model, tok, calibration, max_len=max_len)
-    val_metrics = judge_metrics(raw_outputs(judge, val_split), calibration)
+    val_metrics = judge_metrics(val_raw, calibration)
     test_out = raw_outputs(judge, test_split)
     metrics = {
         "test": {**judge_metrics(test_out, calibration),

@@ -11,6 +11,7 @@ from modeling.model import (
     Transformer,
     apply_rope,
     attention_bias,
+    causal_prefix,
     grouped_attention,
     last_real_index,
     rope_tables,
@@ -152,6 +153,32 @@ def test_a_ragged_sequence_keeps_its_own_mask():
     at = torch.rand(1, 2 * n, generator=torch.Generator().manual_seed(4)) < 0.3
     fast = model(x2.reshape(1, -1), positions.reshape(-1), logits_at=at, ragged=layout)
     assert (fast - ragged[at][None]).abs().max() <= TOL
+
+
+def test_a_masked_ragged_sequence_attends_its_causal_prefix_apart_with_the_same_gradients():
+    """A parallel drafter's real tokens (a causal prefix of its mask) attend in a causal call of their own,
+    its pads in a masked one: logits and gradients stay those of the padded batch, also where a sequence's
+    targets all lie in its prefix."""
+    from training.parallel_draft import add_draft_groups
+
+    model = tiny_model()
+    idx = random_ids(model, 2, 20)
+    x2, positions, attn, _ = add_draft_groups(idx, torch.tensor([[4, 11], [15, -1]]), 3, 0)
+    n = x2.shape[1]
+    layout = Ragged(((0, n), (n, 2 * n)), (attn[0, 0], attn[1, 0]))
+    assert layout.prefixes == (20, 20) and causal_prefix(torch.ones(5, 5, dtype=torch.bool).tril()) == 5
+    at = torch.zeros(2, n, dtype=torch.bool)
+    at[0, [3, 9, 21, 25]] = True  # prefix and pads
+    at[1, [2, 7, 19]] = True  # prefix only
+    padded = model(x2, positions, attn_mask=attn)[at][None]
+    ragged = model(x2.reshape(1, -1), positions.reshape(-1), logits_at=at.reshape(1, -1), ragged=layout)
+    assert (ragged - padded).abs().max() <= TOL
+    grads_ragged = torch.autograd.grad(ragged.square().mean(), list(model.parameters()))
+    grads_padded = torch.autograd.grad(padded.square().mean(), list(model.parameters()))
+    for a, b in zip(grads_ragged, grads_padded, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * max(1.0, float(b.abs().max()))
+    full = model(x2.reshape(1, -1), positions.reshape(-1), ragged=layout)[0]
+    torch.testing.assert_close(full, model(x2, positions, attn_mask=attn).reshape(2 * n, -1), atol=TOL, rtol=TOL)
 
 
 def test_a_ragged_row_is_refused_when_it_is_not_one():

@@ -34,12 +34,14 @@ def test_the_probe_answers_what_onednn_reports():
 
 
 @pytest.mark.parametrize("amx", [True, False], ids=["amx", "no-amx"])
-def test_bf16_attends_in_fp32_on_a_cpu_without_amx(amx: bool, monkeypatch):
+def test_bf16_training_attends_in_fp32_on_a_cpu_without_amx(amx: bool, monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
-    assert precision.attention_dtype(torch.bfloat16, "cpu") == (torch.bfloat16 if amx else torch.float32)
-    assert precision.attention_dtype(torch.float32, "cpu") == torch.float32
-    assert precision.attention_dtype(torch.float16, "cpu") == torch.float16
-    assert precision.attention_dtype(torch.bfloat16, "cuda") == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert precision.attention_dtype(torch.bfloat16, "cpu") == (torch.bfloat16 if amx else torch.float32)
+        assert precision.attention_dtype(torch.float32, "cpu") == torch.float32
+        assert precision.attention_dtype(torch.float16, "cpu") == torch.float16
+        assert precision.attention_dtype(torch.bfloat16, "cuda") == torch.bfloat16
+    assert precision.attention_dtype(torch.bfloat16, "cpu") == torch.bfloat16  # a bf16 model, no autocast
 
 
 @pytest.mark.parametrize("amx", [True, False], ids=["amx", "no-amx"])
@@ -54,7 +56,7 @@ def test_attention_runs_in_the_dtype_the_rule_gives(amx: bool, monkeypatch):
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, h, 24, 32, generator=g).to(torch.bfloat16) for h in (4, 2, 2))
     mask = torch.ones(24, 24, dtype=torch.bool).tril()[None, None]
-    run = precision.attention_dtype(torch.bfloat16, "cpu")
+    run = torch.bfloat16 if amx else torch.float32
     expected = sdpa(q.to(run), k.to(run).repeat_interleave(2, 1), v.to(run).repeat_interleave(2, 1), attn_mask=mask)
     expected = expected.transpose(1, 2).reshape(1, 24, 128).to(torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
