@@ -214,9 +214,24 @@ class JudgeModel:
     def compare_batch(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> list[Comparison]:
         """Each pair scored in both orders (two passes, rows laid out a-then-b and b-then-a); a pair
         whose two decisions disagree is a TIE."""
-        n = len(prompts)
-        first = self.score_batch([*prompts, *prompts], [*a, *b])
-        second = self.score_batch([*prompts, *prompts], [*b, *a])
+        return self._comparisons(*self._passes(prompts, a, b))
+
+    def compare_both_ways(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]
+                          ) -> tuple[list[Comparison], list[Comparison]]:
+        """compare_batch(prompts, a, b) and compare_batch(prompts, b, a) from the same two passes: the
+        second call's passes are the first call's, swapped (the same rows in the same order, so the same
+        scores), so a swap-consistency check costs two passes instead of four."""
+        first, second = self._passes(prompts, a, b)
+        return self._comparisons(first, second), self._comparisons(second, first)
+
+    def _passes(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]
+                ) -> tuple[list[JudgeResult], list[JudgeResult]]:
+        """Scores of rows laid out a-then-b and b-then-a."""
+        return (self.score_batch([*prompts, *prompts], [*a, *b]),
+                self.score_batch([*prompts, *prompts], [*b, *a]))
+
+    def _comparisons(self, first: list[JudgeResult], second: list[JudgeResult]) -> list[Comparison]:
+        n = len(first) // 2
         out = []
         for i in range(n):
             ra, rb = first[i], first[n + i]

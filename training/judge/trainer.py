@@ -185,7 +185,7 @@ def swap_consistency(judge: JudgeModel, split: JudgeSplit) -> float:
     prompts = [split.inputs[int(i)][0] for i in split.a]
     a = [split.inputs[int(i)][1] for i in split.a]
     b = [split.inputs[int(i)][1] for i in split.b]
-    forward, backward = judge.compare_batch(prompts, a, b), judge.compare_batch(prompts, b, a)
+    forward, backward = judge.compare_both_ways(prompts, a, b)
     mirror = {"A": "B", "B": "A", "TIE": "TIE"}
     return sum(f.verdict == mirror[r.verdict] for f, r in zip(forward, backward, strict=True)) / len(forward)
 

@@ -69,6 +69,15 @@ def test_compare_is_mirrored(judge: JudgeModel):
     assert {ab.verdict, ba.verdict} in ({"A", "B"}, {"TIE"}) and ab.orders_agree
 
 
+def test_compare_both_ways_equals_two_compare_calls(judge: JudgeModel):
+    """The swap check's two orders from two passes are the two compare_batch calls' results."""
+    prompts = ["spec", "spec two", "spec"]
+    a, b = ["plea one", "a short plea", "x"], ["another plea", "b", "a longer plea"]
+    forward, backward = judge.compare_both_ways(prompts, a, b)
+    assert forward == judge.compare_batch(prompts, a, b)
+    assert backward == judge.compare_batch(prompts, b, a)
+
+
 def test_compare_says_tie_when_the_orders_disagree(judge: JudgeModel, monkeypatch):
     calls = iter([1.0, -1.0])  # first pass prefers a, the second pass prefers b
 
