@@ -138,7 +138,7 @@ DRAFTER_SAMPLES ?= 1000
 
 drafter-data: $(STAMP)
 	$(KS) data kd-mix --teacher local:$(ARTIFACTS)/worker --capture generated --sampling-temperature 0 --keep-all \
-	  --max-tokens 192 --max-len 384 --limit $(DRAFTER_SAMPLES) --teacher-dtype bfloat16 --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
+	  --max-tokens 192 --max-len 384 --limit $(DRAFTER_SAMPLES) --teacher-dtype float32 --data $(EXTRACTED) --tokenizer $(ARTIFACTS)/tokenizer \
 	  --out $(DRAFTER_MIX)
 
 drafter: $(STAMP)

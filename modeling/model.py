@@ -135,7 +135,7 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     head are stacked along the query axis, [B, Hkv, rep * T, Dh] (the bias is built repeated to match):
     one attention over the shared K/V, plain reshapes only, so exporters see ordinary ops.
 
-    Runs in `attention_dtype(q.dtype)` (bf16 activations on a CPU without AMX attend in fp32) and returns
+    Runs in `attention_dtype(q.dtype)` (bf16 autocast on a CPU without AMX attends in fp32) and returns
     q's dtype."""
     dtype = attention_dtype(q.dtype, q.device)
     if dtype != q.dtype:
@@ -583,8 +583,8 @@ class Transformer(nn.Module):
                 if a == b:
                     continue
                 rel = queries[a:b] - s
-                keys = torch.arange(k1 - s, device=rel.device)
-                rows = m[rel][:, : k1 - s] if m is not None else keys[None, :] <= rel[:, None]
+                key_at = torch.arange(k1 - s, device=rel.device)
+                rows = m[rel][:, : k1 - s] if m is not None else key_at[None, :] <= rel[:, None]
                 out.append((a, b, s, k1, self._bias(rows[None, None], dtype)))
         return out
 

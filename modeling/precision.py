@@ -11,9 +11,8 @@ bf16 run's numerics on such a CPU, slowly).
 
 Attention is the exception inside bf16: a CPU without AMX tiles computes bf16 matmuls with AVX512-BF16
 dot products, but PyTorch's CPU flash attention in bf16 is slower there than in fp32 (AMD Zen 4, 8
-causal sequences of 190-384 tokens, forward and backward: 17.4 ms bf16, 12.1 ms fp32), so
-under bf16 autocast `attention_dtype` runs attention in fp32 on such CPUs and leaves the projections around it
-in bf16.
+causal sequences of 190-384 tokens, forward and backward: 17.4 ms bf16, 12.1 ms fp32), so under bf16
+autocast `attention_dtype` runs attention in fp32 on such CPUs and leaves the projections in bf16.
 """
 
 from __future__ import annotations
