@@ -116,18 +116,26 @@ class World:
     def _docs_by_url(self) -> dict[str, Doc]:
         return {d.url: d for d in self.docs}
 
+    @cached_property
+    def _search_index(self) -> list[tuple[Doc, str, frozenset[str]]]:
+        """Per document, the text a query is matched against and its words (computed once, not per query)."""
+        out = []
+        for d in self.docs:
+            hay = f"{d.title} {d.snippet}".casefold()
+            out.append((d, hay, frozenset(re.findall(r"\w+", hay))))
+        return out
+
     def search(self, q: str, recency: int | None = None, top_k: int = 3, site: str | None = None,
                filters: dict | None = None, exclude: list[str] | None = None) -> list[Doc]:
         terms = set(re.findall(r"\w+", q.casefold()))
         filters = filters or {}
         scored = []
-        for d in self.docs:
-            hay = f"{d.title} {d.snippet}".casefold()
+        for d, hay, words in self._search_index:
             if (recency is not None and d.age_days > recency) or (site and d.site != site) \
                     or any(d.__dict__[k] != v for k, v in filters.items()) \
                     or any(x.casefold() in hay for x in exclude or ()):
                 continue
-            score = len(terms & set(re.findall(r"\w+", hay)))
+            score = len(terms & words)
             if score:
                 scored.append((-score, d.age_days, d.url, d))
         return [d for *_, d in sorted(scored)[:top_k]]
