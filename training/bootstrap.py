@@ -57,6 +57,7 @@ STEPS = 10
 JUDGE_SEED = 0  # seed of the judge's scenarios
 KD_TOP_K = 20
 DRAFT_MAX_TOKENS = 192  # longest turn the worker writes for the drafter (the toy's turns end well before)
+DRAFT_DTYPE = "float32"  # the worker writes them as its evaluation and the engine run it (and faster than bf16)
 
 
 class BootstrapError(RuntimeError):
@@ -131,7 +132,7 @@ class Bootstrap:
         self._step(7, "worker", worker_in, self.root / "worker",
                    lambda: self._train("worker", worker_in, self.kd_mix, self.root / "teacher"))
         draft_in = _digest(_output_hash(self.root / "worker"), _output_hash(self.extracted), p.drafter_samples,
-                           DRAFT_MAX_TOKENS, "keep_all", "float32", sha256_file(self._config("drafter")))
+                           DRAFT_MAX_TOKENS, "keep_all", DRAFT_DTYPE, sha256_file(self._config("drafter")))
         self._step(8, "drafter-data", draft_in, self.drafter_mix,
                    lambda: self._mix("worker", "drafter", self.drafter_mix, p.drafter_samples, draft_in))
         drafter_in = self._role_inputs("drafter", tok_sha, _output_hash(self.drafter_mix),
@@ -181,10 +182,10 @@ class Bootstrap:
         if source == "teacher":  # scores the dataset's own turns, in bf16 where the CPU computes it
             build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="forced",
                          teacher_dtype="bfloat16", **common)
-        else:  # writes its own greedy turns in fp32, as the drafter's evaluation and the engine run the worker
+        else:  # writes its own greedy turns
             build_kd_mix(f"local:{self.root / source}", self.extracted, self.tokenizer, out, capture="generated",
                          sampling_temperature=0.0, keep_all=True, max_tokens=DRAFT_MAX_TOKENS,
-                         teacher_dtype="float32", **common)
+                         teacher_dtype=DRAFT_DTYPE, **common)
 
     def _tokenizer(self) -> None:
         texts = (row["prompt_text"] + row["teacher_text"] for _, row in iter_rows(self.raw))
