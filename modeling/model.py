@@ -135,7 +135,7 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
     head are stacked along the query axis, [B, Hkv, rep * T, Dh] (the bias is built repeated to match):
     one attention over the shared K/V, plain reshapes only, so exporters see ordinary ops.
 
-    Runs in `attention_dtype(q.dtype)` (bf16 autocast on a CPU without AMX attends in fp32) and returns
+    Runs in `attention_dtype(q.dtype)` (bf16 autocast on a CPU attends in fp32) and returns
     q's dtype."""
     dtype = attention_dtype(q.dtype, q.device)
     if dtype != q.dtype:

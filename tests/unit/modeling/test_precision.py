@@ -33,44 +33,40 @@ def test_the_probe_answers_what_onednn_reports():
     assert precision.cpu_has_fast_bf16() is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-@pytest.mark.parametrize("amx", [True, False], ids=["amx", "no-amx"])
-def test_bf16_training_attends_in_fp32_on_a_cpu_without_amx(amx: bool, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+def test_bf16_training_attends_in_fp32_on_a_cpu():
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert precision.attention_dtype(torch.bfloat16, "cpu") == (torch.bfloat16 if amx else torch.float32)
+        assert precision.attention_dtype(torch.bfloat16, "cpu") == torch.float32
         assert precision.attention_dtype(torch.float32, "cpu") == torch.float32
         assert precision.attention_dtype(torch.float16, "cpu") == torch.float16
         assert precision.attention_dtype(torch.bfloat16, "cuda") == torch.bfloat16
     assert precision.attention_dtype(torch.bfloat16, "cpu") == torch.bfloat16  # a bf16 model, no autocast
 
 
-@pytest.mark.parametrize("amx", [True, False], ids=["amx", "no-amx"])
-def test_attention_runs_in_the_dtype_the_rule_gives(amx: bool, monkeypatch):
-    """grouped_attention and a ragged row's attention compute in attention_dtype and hand back q's dtype,
-    under autocast too (which would otherwise cast SDPA's inputs back to bf16)."""
+def test_attention_runs_in_fp32_under_bf16_autocast():
+    """grouped_attention and a ragged row's attention compute in fp32 and hand back q's dtype under bf16
+    autocast (which would otherwise cast SDPA's inputs back to bf16)."""
     from torch.nn.functional import scaled_dot_product_attention as sdpa
 
     from modeling.model import attention_bias, grouped_attention, ragged_attention
 
-    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, h, 24, 32, generator=g).to(torch.bfloat16) for h in (4, 2, 2))
     mask = torch.ones(24, 24, dtype=torch.bool).tril()[None, None]
-    run = torch.bfloat16 if amx else torch.float32
-    expected = sdpa(q.to(run), k.to(run).repeat_interleave(2, 1), v.to(run).repeat_interleave(2, 1), attn_mask=mask)
+    f32 = torch.float32
+    expected = sdpa(q.to(f32), k.to(f32).repeat_interleave(2, 1), v.to(f32).repeat_interleave(2, 1), attn_mask=mask)
     expected = expected.transpose(1, 2).reshape(1, 24, 128).to(torch.bfloat16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        grouped = grouped_attention(q, k, v, attention_bias(mask, 2, run))
+        grouped = grouped_attention(q, k, v, attention_bias(mask, 2, f32))
         ragged = ragged_attention(q, k, v, [(0, 24, 0, 24, None)])
     assert grouped.dtype == ragged.dtype == torch.bfloat16
-    tol = 2e-2 if amx else 0.0  # fp32 attention: exactly SDPA in fp32, rounded to bf16 once
-    torch.testing.assert_close(grouped, expected, atol=tol, rtol=tol)
+    torch.testing.assert_close(grouped, expected, atol=0.0, rtol=0.0)  # exactly SDPA in fp32, rounded once
     torch.testing.assert_close(ragged.float(), expected.float(), atol=2e-2, rtol=2e-2)
 
 
 def test_a_bf16_training_step_agrees_with_bf16_or_fp32_attention(monkeypatch):
     """Under bf16 autocast the loss and gradients of a ragged training forward are the same up to bf16
     rounding whichever dtype attention runs in."""
+    from modeling import model as model_module
     from modeling.model import Ragged
     from tests.unit.modeling.helpers import random_ids, tiny_model
 
@@ -79,8 +75,8 @@ def test_a_bf16_training_step_agrees_with_bf16_or_fp32_attention(monkeypatch):
     pos = torch.cat([torch.arange(25), torch.arange(15)])
     layout = Ragged(((0, 25), (25, 40)), (None, None))
     results = []
-    for amx in (True, False):
-        monkeypatch.setattr(precision, "cpu_has_amx", lambda amx=amx: amx)
+    for dtype in (torch.bfloat16, torch.float32):
+        monkeypatch.setattr(model_module, "attention_dtype", lambda *_, dtype=dtype: dtype)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = model(idx, pos, ragged=layout).float().logsumexp(-1).mean()
         results.append((loss, torch.autograd.grad(loss, list(model.parameters()))))
