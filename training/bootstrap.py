@@ -8,27 +8,18 @@ arbiter labels, pairwise ranking + clause heads on the same tokenizer), into `<a
 step records the hashes of its inputs and outputs in `<artifacts>/bootstrap.json`; a step whose
 inputs and outputs are unchanged is skipped, so a second run (or a run after a crash) only does what
 is missing.
-
-The judge needs only the tokenizer, so on a machine with two or more intra-op threads it trains in its
-own process beside the rest (`SideJob`), from the tokenizer on, with half the threads; the chain uses
-the other half while it runs and all of them once it has ended. The data steps are single-threaded and
-the chain's steps do not scale linearly with threads, so the judge mostly uses capacity that would idle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from kimi_student import __version__
 from modeling.checkpoint import sha256_file
@@ -84,45 +75,6 @@ def _output_hash(path: Path) -> str | None:
     return sha256_file(target) if target.is_file() else None
 
 
-def _in_threads(threads: int, run: Callable[[], Any]) -> None:
-    torch.set_num_threads(threads)
-    run()
-
-
-class SideJob:
-    """A step in its own process beside the chain, with `threads` of the machine's `total` intra-op threads
-    while it runs. Spawned, not forked: a forked child inherits the parent's OpenMP state, which GNU
-    OpenMP does not survive."""
-
-    def __init__(self, run: Callable[[], Any], threads: int, total: int):
-        self.threads, self.total = threads, total
-        self.process = multiprocessing.get_context("spawn").Process(target=_in_threads, args=(threads, run),
-                                                                    daemon=True)
-        self.started, self.ended = time.perf_counter(), None
-        self.process.start()
-
-    def chain_threads(self) -> int:
-        """Threads the chain may use now: the rest while the side job runs, all once it has ended (noted
-        the first time it is seen ended, so its duration is not stretched to the chain's end)."""
-        if self.ended is None and not self.process.is_alive():
-            self.ended = time.perf_counter()
-        return self.total if self.ended is not None else self.total - self.threads
-
-    def wait(self) -> float:
-        """Wait for it to end; its wall time in seconds. A failure is a BootstrapError."""
-        self.process.join()
-        self.chain_threads()
-        if self.process.exitcode != 0:
-            raise BootstrapError(f"the step running beside the chain failed (exit code {self.process.exitcode}; "
-                                 "its error is printed above); run the bootstrap again to retry it")
-        return round(self.ended - self.started, 1)
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join()
-
-
 class Bootstrap:
     def __init__(self, artifacts: Path, profile: str, log: Callable[[str], None] = print, progress: bool = False):
         if profile not in PROFILES:
@@ -132,8 +84,6 @@ class Bootstrap:
         self.state_path = artifacts / "bootstrap.json"
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
         self.timings: dict[str, float] = {}
-        self.cores = torch.get_num_threads()
-        self.side: SideJob | None = None
 
     # paths
     @property
@@ -149,31 +99,18 @@ class Bootstrap:
         return self.root / "tokenizer"
 
     def _step(self, n: int, name: str, inputs: str, output: Path, run: Callable[[], None]) -> None:
-        if self._up_to_date(n, name, inputs, output):
-            return
-        self.log(f"[{n}/{STEPS}] {name}: running")
-        torch.set_num_threads(self._threads())
-        t0 = time.perf_counter()
-        run()
-        self._record(n, name, inputs, output, round(time.perf_counter() - t0, 1))
-
-    def _up_to_date(self, n: int, name: str, inputs: str, output: Path) -> bool:
         done = self.state.get(name, {})
         if done.get("inputs") == inputs and done.get("output") == _output_hash(output):
             self.log(f"[{n}/{STEPS}] {name}: up to date, skipped")
-            return True
-        return False
-
-    def _record(self, n: int, name: str, inputs: str, output: Path, seconds: float) -> None:
-        self.timings[name] = seconds
-        self.state[name] = {"inputs": inputs, "output": _output_hash(output), "seconds": seconds}
+            return
+        self.log(f"[{n}/{STEPS}] {name}: running")
+        t0 = time.perf_counter()
+        run()
+        self.timings[name] = round(time.perf_counter() - t0, 1)
+        self.state[name] = {"inputs": inputs, "output": _output_hash(output), "seconds": self.timings[name]}
         self.root.mkdir(parents=True, exist_ok=True)
         self.state_path.write_text(json.dumps(self.state, indent=2) + "\n")
-        self.log(f"[{n}/{STEPS}] {name}: done in {seconds} s")
-
-    def _threads(self) -> int:
-        """Intra-op threads for the chain's next step (or training step)."""
-        return self.side.chain_threads() if self.side is not None else self.cores
+        self.log(f"[{n}/{STEPS}] {name}: done in {self.timings[name]} s")
 
     def run(self) -> dict[str, Any]:
         p = self.profile
@@ -181,22 +118,6 @@ class Bootstrap:
                    lambda: generate.run(self.raw, p.total, p.seed, progress=self.progress))
         self._step(2, "tokenizer", _digest(_output_hash(self.raw), p.vocab_size), self.tokenizer, self._tokenizer)
         tok_sha = _output_hash(self.tokenizer)
-        judge_in = _digest(tok_sha, sha256_file(self._config("judge")), p.judge_scenarios, JUDGE_SEED, PAIRS_VERSION,
-                           __version__)
-        self._judge(judge_in, beside=True)
-        try:
-            self._chain(tok_sha)
-        except BaseException:
-            if self.side is not None:
-                self.side.stop()  # the chain failed or was interrupted: no orphan judge
-            raise
-        self._judge(judge_in, beside=False)
-        return {"artifacts": str(self.root), "profile": self.profile_name, "timings": self.timings,
-                "metrics": {r: self._metrics(r) for r in ("teacher", "worker", "drafter", "judge")}}
-
-    def _chain(self, tok_sha: str | None) -> None:
-        """extract -> ... -> drafter; the judge may be training beside it (`self.side`)."""
-        p = self.profile
         self._step(3, "extract", _digest(_output_hash(self.raw), tok_sha), self.extracted,
                    lambda: extract.run(self.raw, self.extracted, self.tokenizer, progress=self.progress))
         report = self.root / "data" / "contextual_report.json"
@@ -219,30 +140,14 @@ class Bootstrap:
         self._step(9, "drafter", drafter_in, self.root / "drafter",
                    lambda: self._train("drafter", drafter_in, self.drafter_mix, self.root / "worker",
                                        draft_for=self.root / "worker"))
-
-    def _judge(self, inputs: str, beside: bool) -> None:
-        """Step 10. `beside` (called after the tokenizer): start it as a SideJob when the machine has threads
-        to share. Otherwise (called after the chain): wait for that job, or run the step here on a
-        one-thread machine."""
-        output = self.root / "judge"
-        p = self.profile
-        run = partial(train_judge, self._config("judge"), self.tokenizer, output, self.root / "data" / "judge_pairs",
-                      scenarios=p.judge_scenarios, seed=JUDGE_SEED)
-        if self.cores < 2:
-            if not beside:
-                self._step(10, "judge", inputs, output, partial(run, progress=self.progress))
-            return
-        if beside:
-            if not self._up_to_date(10, "judge", inputs, output):
-                threads = self.cores // 2
-                self.log(f"[10/{STEPS}] judge: running beside the chain ({threads} of {self.cores} threads)")
-                self.side = SideJob(run, threads, self.cores)  # no progress bar: the chain has the terminal
-            return
-        if self.side is not None:
-            side, self.side = self.side, None
-            seconds = side.wait()
-            torch.set_num_threads(self.cores)
-            self._record(10, "judge", inputs, output, seconds)
+        judge_in = _digest(tok_sha, sha256_file(self._config("judge")), p.judge_scenarios, JUDGE_SEED, PAIRS_VERSION,
+                           __version__)
+        self._step(10, "judge", judge_in, self.root / "judge",
+                   lambda: train_judge(self._config("judge"), self.tokenizer, self.root / "judge",
+                                       self.root / "data" / "judge_pairs", scenarios=p.judge_scenarios,
+                                       seed=JUDGE_SEED, progress=self.progress))
+        return {"artifacts": str(self.root), "profile": self.profile_name, "timings": self.timings,
+                "metrics": {r: self._metrics(r) for r in ("teacher", "worker", "drafter", "judge")}}
 
     @property
     def kd_mix(self) -> Path:
@@ -303,7 +208,7 @@ class Bootstrap:
         stamp.write_text(json.dumps(inputs))
         job = TrainJob(load_role_config(self._config(role)), self.extracted, self.tokenizer, self.root / role,
                        checkpoints, eval_turns=self.profile.eval_turns, progress=self.progress, init_from=init_from,
-                       kd_data=kd_data, draft_for=draft_for, eval_init=False, threads=self._threads)
+                       kd_data=kd_data, draft_for=draft_for, eval_init=False)
         train(job)
 
     def _metrics(self, role: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,9 +62,6 @@ class TrainJob:
     kd_data: Path | None = None  # a KD mix: distil from it instead of SFT on `data` (kept for evaluation)
     eval_init: bool = True  # with init_from: evaluate the starting weights first (before/after reports)
     draft_for: Path | None = None  # a drafter's worker artifact: evaluate speculative acceptance against it
-    # intra-op threads to use, asked before every step (the bootstrap lends some to a job running beside
-    # this one and takes them back when it ends); None: leave torch's setting alone
-    threads: Callable[[], int] | None = field(default=None, repr=False)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"train": [], "eval": []})
     worker: Transformer | None = field(default=None, repr=False)  # draft_for, loaded at the first evaluation
     trajectories: list[tuple[list[int], list[int]]] = field(default_factory=list, repr=False)
@@ -190,8 +187,6 @@ def train(job: TrainJob) -> dict[str, Any]:
     t0, tokens_seen = time.perf_counter(), 0
     pools: dict[int, list] = {}  # per curriculum length: the samples that fit it
     for step in bar:
-        if job.threads is not None and (n := job.threads()) != torch.get_num_threads():
-            torch.set_num_threads(n)
         if t.qat is not None and step == t.qat_start_step:
             qat.enable_fake_quant(model, t.qat)  # same Parameters: the optimizer and its moments carry on
         seq_len = t.seq_len_at(step)

@@ -175,22 +175,3 @@ def test_integration_f1_of_a_final_answer_is_grounded_in_its_tool_results(extrac
     scores = [score_turn("x", []) | score_integration(gold, row, last), score_turn("x", [])]
     summary = summarize(scores)
     assert summary["integration_turns"] == 1 and summary["integration_f1"] > 0.5
-
-
-def test_training_uses_the_threads_its_job_asks_for_at_every_step(dataset_dir, tmp_path):
-    """A bootstrap lends threads to a job beside the chain and takes them back mid-training."""
-    asked: list[int] = []
-    seen: list[int] = []
-
-    def threads() -> int:
-        seen.append(torch.get_num_threads())  # what the previous step ran with
-        asked.append(1 if len(asked) < 2 else 2)
-        return asked[-1]
-
-    before = torch.get_num_threads()
-    try:
-        train(_job(dataset_dir, tmp_path, threads=threads))
-        assert asked == [1, 1, 2, 2] and seen[1:] == [1, 1, 2]  # one call per step, applied before it
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
