@@ -12,9 +12,9 @@ bf16 run's numerics on such a CPU, slowly).
 Attention is the exception inside bf16 training: PyTorch's CPU attention in bf16 is slower than in fp32
 on every CPU measured, so under bf16 autocast `attention_dtype` runs attention in fp32 and leaves the
 projections in bf16. Forward and backward on real batches (docs/benchmarks.md): AMD Zen 4 (AVX512-BF16, no
-AMX), 8 causal sequences of 190-384 tokens, 17.4 ms bf16 against 12.1 ms fp32; Intel Xeon with AMX, a
-teacher step 99.3 against 76.6 ms, a parallel drafter's (masked rows) 283.2 against 104.0 ms, a judge's
-195.1 against 155.6 ms.
+AMX), 8 causal sequences of 190-384 tokens, 17.4 ms bf16 against 12.1 ms fp32; Intel Xeon with AMX
+(`bench/bench_ragged.py --attention`), a teacher step 89.3 against 69.2 ms, a parallel drafter's (masked
+rows) 303.4 against 107.5 ms, a judge's 197.4 against 157.2 ms.
 """
 
 from __future__ import annotations
