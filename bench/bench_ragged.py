@@ -49,6 +49,13 @@ def attention_in(dtype: torch.dtype | None) -> Iterator[None]:
         model_module.attention_dtype = rule
 
 
+def variants(attention: bool) -> tuple[tuple[str, str], tuple[torch.dtype | None, torch.dtype | None]]:
+    """The two variants compared: their names and the attention dtype each forces (None: the rule)."""
+    if attention:
+        return ("bf16_attention", "fp32_attention"), (torch.bfloat16, torch.float32)
+    return ("padded", "ragged"), (None, None)
+
+
 def step(model: Transformer, batch: tuple, ragged: bool) -> tuple[float, list[torch.Tensor]]:
     x, y, w, _, _, _, positions, layout = batch
     at = y != IGNORE
@@ -81,13 +88,11 @@ def compare(role: str, data: SFTData, tok: KSTokenizer, batches: int, repeats: i
         ragged = ragged_batch(*padded, pad_id=tok.pad_id)
         layout_s += time.perf_counter() - t0
         pairs.append((ragged, ragged) if attention else (padded, ragged))
-    names, dtypes = (("bf16_attention", "fp32_attention"), (torch.bfloat16, torch.float32)) if attention else \
-        (("padded", "ragged"), (None, None))
-    ragged_at = (attention, True)
+    names, dtypes = variants(attention)
 
     def run(batch: tuple, k: int) -> tuple[float, list[torch.Tensor]]:
         with attention_in(dtypes[k]):
-            return step(model, batch, ragged_at[k])
+            return step(model, batch, attention or k == 1)
 
     seconds, tokens, loss_diff, grad_diff = [0.0, 0.0], [0, 0], 0.0, 0.0
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -130,8 +135,7 @@ def compare_judge(artifacts: Path, tok: KSTokenizer, batches: int, repeats: int,
         halves = [pad_batch(h, tok.pad_id, WIDTH_BUCKET) for h in (slots[:len(pairs)], slots[len(pairs):])]
         row = ragged_rows(rows, tok.pad_id)
         layouts.append((row, row) if attention else (halves, row))
-    names, dtypes = (("bf16_attention", "fp32_attention"), (torch.bfloat16, torch.float32)) if attention else \
-        (("padded", "ragged"), (None, None))
+    names, dtypes = variants(attention)
 
     def run(layout, k: int) -> int:
         with attention_in(dtypes[k]):
